@@ -1,0 +1,98 @@
+// Typed view of the native addon (native/ebpf_otel.cc): the only file that loads it.
+import { createRequire } from 'node:module';
+import { packageRoot } from '../util/paths.js';
+import { UserError } from '../util/errors.js';
+
+export interface ProgramInfo {
+  name: string;
+  section: string;
+  type: number;
+  autoload: boolean;
+}
+
+export interface MapInfo {
+  name: string;
+  type: number;
+  keySize: number;
+  valueSize: number;
+  maxEntries: number;
+  internal: boolean;
+}
+
+/** All entries of a map, fixed-size records laid end to end. */
+export interface MapEntries {
+  count: number;
+  keys: Buffer;
+  values: Buffer;
+  keySize: number;
+  /** Per-CPU maps: 8-byte-aligned value size times the number of possible CPUs. */
+  valueSize: number;
+}
+
+export interface PerfEventOptions {
+  type?: number;
+  config?: number;
+  frequency?: number;
+  period?: number;
+  cpus: number[];
+  pid?: number;
+}
+
+export interface UprobeOptions {
+  path: string;
+  offset: number;
+  pid?: number;
+  retprobe?: boolean;
+}
+
+export interface NativeBpfObject {
+  programs(): ProgramInfo[];
+  maps(): MapInfo[];
+  setGlobal(name: string, value: Buffer): void;
+  setAutoload(program: string, on: boolean): void;
+  setMaxEntries(map: string, entries: number): void;
+  load(): void;
+  attach(program: string): number;
+  attachTrace(program: string): number;
+  attachRawTracepoint(program: string, tracepoint: string): number;
+  attachTracepoint(program: string, category: string, name: string): number;
+  attachUprobe(program: string, options: UprobeOptions): number;
+  attachPerfEvent(program: string, options: PerfEventOptions): number[];
+  detach(link: number): void;
+  mapLookup(map: string, key: Buffer): Buffer | null;
+  mapUpdate(map: string, key: Buffer, value: Buffer, flags?: number): void;
+  mapDelete(map: string, key: Buffer): boolean;
+  mapEntries(map: string): MapEntries;
+  mapClear(map: string): number;
+  close(): void;
+}
+
+export interface NativeAddon {
+  BpfObject: new (path: string) => NativeBpfObject;
+  setLogLevel(level: 0 | 1 | 2): void;
+  takeLog(): string;
+  libbpfVersion(): string;
+  numPossibleCpus(): number;
+  probeProgType(type: number): boolean;
+  probeMapType(type: number): boolean;
+  clockPair(): { monotonic: bigint; realtime: bigint };
+}
+
+let addon: NativeAddon | undefined;
+
+/** Loads the prebuilt addon (prebuilds/linux-x64) or, failing that, one built from source. */
+export function native(): NativeAddon {
+  if (addon) return addon;
+  const require = createRequire(import.meta.url);
+  const load = require('node-gyp-build') as (dir: string) => unknown;
+  try {
+    addon = load(packageRoot) as NativeAddon;
+  } catch (err) {
+    const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
+    if (/libbpf\.so/.test(String(why))) {
+      throw new UserError('the system libbpf (libbpf.so.1) is missing: install it with `apt-get install libbpf1` (it comes with iproute2)');
+    }
+    throw new UserError(`cannot load the native addon (${why}); build it with \`npm run build:native\` (needs libbpf-dev and a C++ compiler)`);
+  }
+  return addon;
+}

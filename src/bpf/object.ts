@@ -1,0 +1,170 @@
+// A loaded BPF object of one tool: opens bpf/<tool>.bpf.o through the addon, sets its
+// configuration globals, picks the first hook of a fallback chain that loads and attaches on
+// this kernel, and reads its maps. Every open object is closed on exit and on SIGINT/SIGTERM.
+import { existsSync } from 'node:fs';
+import { native, type MapEntries, type NativeBpfObject } from './native.js';
+import { bpfObjectPath } from '../util/paths.js';
+import { UserError, messageOf } from '../util/errors.js';
+
+const openObjects = new Set<NativeBpfObject>();
+
+/** Detaches and closes every object still open. Safe to call more than once. */
+export function closeAllObjects(): void {
+  for (const obj of openObjects) {
+    try {
+      obj.close();
+    } catch {
+      // closing is best effort: the kernel frees links and maps when our fds close anyway
+    }
+  }
+  openObjects.clear();
+}
+
+/** A global variable value, encoded to the width the BPF side declared. */
+export type GlobalValue =
+  | { bool: boolean }
+  | { u8: number }
+  | { u32: number }
+  | { s32: number }
+  | { u64: bigint };
+
+function encodeGlobal(value: GlobalValue): Buffer {
+  if ('bool' in value) return Buffer.from([value.bool ? 1 : 0]);
+  if ('u8' in value) return Buffer.from([value.u8 & 0xff]);
+  const b = Buffer.alloc('u64' in value ? 8 : 4);
+  if ('u32' in value) b.writeUInt32LE(value.u32 >>> 0);
+  else if ('s32' in value) b.writeInt32LE(value.s32);
+  else b.writeBigUInt64LE(value.u64);
+  return b;
+}
+
+/** One way of hooking a tool into the kernel: which programs load and how they attach. */
+export interface HookChoice {
+  /** Short name shown by `doctor` and --verbose: `perf_event`, `tp_btf`, `raw_tp`, `tracepoint`, ... */
+  name: string;
+  /** Programs of the object that this choice loads; every other program is left unloaded. */
+  programs: string[];
+  /** Attaches the loaded programs, returning the link ids; throws on failure. */
+  attach(obj: NativeBpfObject): number[];
+}
+
+export interface OpenOptions {
+  /** Globals (`const volatile` config) to set before load. */
+  globals?: Record<string, GlobalValue>;
+  /** Map sizes to set before load. */
+  maxEntries?: Record<string, number>;
+  /** Runs after load and before attach: fill filter maps so no event slips through unfiltered. */
+  prepare?: (tool: BpfTool) => void;
+  verbose?: boolean;
+}
+
+/** What was tried before the chosen hook, for --verbose and doctor. */
+export interface HookFailure {
+  hook: string;
+  error: string;
+}
+
+export class BpfTool {
+  readonly hook: string;
+  readonly failures: HookFailure[];
+  private readonly obj: NativeBpfObject;
+  private links: number[] = [];
+
+  private constructor(obj: NativeBpfObject, hook: string, failures: HookFailure[]) {
+    this.obj = obj;
+    this.hook = hook;
+    this.failures = failures;
+  }
+
+  /**
+   * Opens bpf/<tool>.bpf.o and tries each hook of `chain` in order, on a fresh copy of the object
+   * each time (a failed load cannot be retried on the same object). The first that loads and
+   * attaches wins; if none does, throws a UserError naming each failure.
+   */
+  static open(tool: string, chain: HookChoice[], options: OpenOptions = {}): BpfTool {
+    const path = bpfObjectPath(tool);
+    if (!existsSync(path)) throw new UserError(`BPF object ${path} is missing: run \`npm run build:bpf\` (needs clang)`);
+    const addon = native();
+    addon.setLogLevel(options.verbose ? 1 : 0);
+    const failures: HookFailure[] = [];
+    for (const choice of chain) {
+      let obj: NativeBpfObject | undefined;
+      try {
+        obj = new addon.BpfObject(path);
+        openObjects.add(obj);
+        for (const prog of obj.programs()) obj.setAutoload(prog.name, choice.programs.includes(prog.name));
+        for (const [name, value] of Object.entries(options.globals ?? {})) obj.setGlobal(name, encodeGlobal(value));
+        for (const [name, entries] of Object.entries(options.maxEntries ?? {})) obj.setMaxEntries(name, entries);
+        obj.load();
+        const tool = new BpfTool(obj, choice.name, failures);
+        options.prepare?.(tool);
+        tool.links = choice.attach(obj);
+        return tool;
+      } catch (err) {
+        failures.push({ hook: choice.name, error: messageOf(err) });
+        if (obj) {
+          obj.close();
+          openObjects.delete(obj);
+        }
+        if (err instanceof UserError) throw err;
+      }
+    }
+    const log = addon.takeLog().trim();
+    const detail = failures.map((f) => `${f.hook}: ${f.error}`).join('; ');
+    throw new UserError(
+      `${tool}: no way to attach on this kernel (${detail})` + (options.verbose && log ? `\nlibbpf log:\n${log}` : ''),
+    );
+  }
+
+  /** Stops the events (detaches every link) while keeping the maps readable. */
+  detach(): void {
+    for (const link of this.links) this.obj.detach(link);
+    this.links = [];
+  }
+
+  entries(map: string): MapEntries {
+    return this.obj.mapEntries(map);
+  }
+
+  lookup(map: string, key: Buffer): Buffer | null {
+    return this.obj.mapLookup(map, key);
+  }
+
+  update(map: string, key: Buffer, value: Buffer): void {
+    this.obj.mapUpdate(map, key, value);
+  }
+
+  clear(map: string): number {
+    return this.obj.mapClear(map);
+  }
+
+  /** Per-CPU array of u64 counters: the sum over CPUs of each slot. */
+  perCpuCounters(map: string, slots: number): number[] {
+    const ncpu = native().numPossibleCpus();
+    const out: number[] = [];
+    const key = Buffer.alloc(4);
+    for (let slot = 0; slot < slots; slot++) {
+      key.writeUInt32LE(slot);
+      const value = this.obj.mapLookup(map, key);
+      let sum = 0n;
+      if (value) for (let cpu = 0; cpu < ncpu; cpu++) sum += value.readBigUInt64LE(cpu * 8);
+      out.push(Number(sum));
+    }
+    return out;
+  }
+
+  close(): void {
+    this.obj.close();
+    openObjects.delete(this.obj);
+  }
+}
+
+/** Iterates fixed-size records of a MapEntries as (key, value) views without copying. */
+export function* records(entries: MapEntries): Generator<[Buffer, Buffer]> {
+  for (let i = 0; i < entries.count; i++) {
+    yield [
+      entries.keys.subarray(i * entries.keySize, (i + 1) * entries.keySize),
+      entries.values.subarray(i * entries.valueSize, (i + 1) * entries.valueSize),
+    ];
+  }
+}

@@ -1,0 +1,61 @@
+// Stack trace maps (BPF_MAP_TYPE_STACK_TRACE) and the raw stacks tools read from the kernel
+// before symbolization.
+import type { BpfTool } from './object.js';
+
+/** Stack id values the BPF side stores instead of a real id. */
+export const STACK_NOT_COLLECTED = -1; // not asked for (-U / -K)
+export const STACK_NONE = -14; // -EFAULT: no such stack (kernel thread's user stack, user-mode sample's kernel stack)
+
+/** One distinct (thread, user stack, kernel stack) with its weight, addresses leaf first. */
+export interface RawStack {
+  pid: number;
+  tid: number;
+  comm: string;
+  /** User addresses, leaf first; null when not collected or absent; 'lost' when the map dropped it. */
+  user: bigint[] | null | 'lost';
+  kernel: bigint[] | null | 'lost';
+  value: number;
+  count?: number;
+}
+
+/** A stack trace map value: u64 instruction pointers, leaf first, zero-terminated. */
+export function decodeStackTrace(value: Buffer): bigint[] {
+  const ips: bigint[] = [];
+  for (let off = 0; off + 8 <= value.length; off += 8) {
+    const ip = value.readBigUInt64LE(off);
+    if (ip === 0n) break;
+    ips.push(ip);
+  }
+  return ips;
+}
+
+/** Decodes a NUL-terminated fixed-size char array (task comm). */
+export function decodeCString(buf: Buffer): string {
+  const end = buf.indexOf(0);
+  return buf.toString('utf8', 0, end < 0 ? buf.length : end);
+}
+
+/** Reads stacks by id from a stack trace map, each id once. */
+export class StackTraceReader {
+  private readonly cache = new Map<number, bigint[] | null>();
+  private readonly key = Buffer.alloc(4);
+
+  constructor(
+    private readonly tool: BpfTool,
+    private readonly map: string,
+  ) {}
+
+  /** The stack for an id as stored by the BPF side: addresses, null for none, 'lost' for dropped. */
+  get(id: number): bigint[] | null | 'lost' {
+    if (id === STACK_NOT_COLLECTED || id === STACK_NONE) return null;
+    if (id < 0) return 'lost';
+    let ips = this.cache.get(id);
+    if (ips === undefined) {
+      this.key.writeUInt32LE(id);
+      const value = this.tool.lookup(this.map, this.key);
+      ips = value ? decodeStackTrace(value) : null;
+      this.cache.set(id, ips);
+    }
+    return ips ?? 'lost';
+  }
+}

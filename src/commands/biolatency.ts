@@ -1,0 +1,228 @@
+// `ebpf-otel biolatency`: BCC `biolatency` semantics. Block I/O latency (issue -> completion, or
+// insert -> completion with -Q) as log2 histograms aggregated in the kernel, per disk (-D) and/or
+// per flag set (-F), printed once at the end or every interval.
+import { Command, Option } from 'commander';
+import { BpfTool, type HookChoice } from '../bpf/object.js';
+import type { NativeBpfObject } from '../bpf/native.js';
+import { native } from '../bpf/native.js';
+import type { HistogramSet, Log2Histogram } from '../aggregate/model.js';
+import { sortHistograms } from '../aggregate/log2.js';
+import { ensureTracefs, preflight } from '../preflight.js';
+import { UserError } from '../util/errors.js';
+import { wallClock } from '../util/clock.js';
+import { positiveInt, seconds } from './options.js';
+import {
+  deviceNamer,
+  describeFlags,
+  readBiolatency,
+  readBlockDevices,
+  type BiolatencyData,
+  type BlockDevice,
+} from './biolatency-reader.js';
+import { collectHistograms, selectHooks } from './histogram-output.js';
+
+export interface BiolatencyConfig {
+  /** Print every so many seconds (positional `interval`). */
+  intervalSec?: number;
+  /** Number of interval prints (positional `count`). */
+  count?: number;
+  durationSec?: number;
+  timestamp: boolean;
+  /** -Q: include time queued in the OS (from block_rq_insert). */
+  queued: boolean;
+  milliseconds: boolean;
+  perDisk: boolean;
+  perFlags: boolean;
+  /** --disk: only this disk (a name from /sys/block). */
+  disk?: string;
+  extended: boolean;
+  json: boolean;
+  verbose: boolean;
+  /** Use only the hook of this name (testing; hidden --hook). */
+  hook?: string;
+}
+
+type AttachOne = (obj: NativeBpfObject, program: string, tracepoint: string) => number;
+
+/**
+ * The hooks biolatency can use, best first. fentry/kprobe are not in the chain: the functions
+ * BCC kprobed (blk_account_io_start/done, blk_mq_start_request) are inlined or renamed on current
+ * kernels, while the block tracepoints are a stable interface that fires for every request.
+ * The `(pre-5.11 args)` variants read the request from the second argument, as kernels before
+ * 5.11 pass it; the kernel rejects them elsewhere, so they come first and cannot misread.
+ */
+export function biolatencyHooks(config: { queued?: boolean } = {}): HookChoice[] {
+  const variant = (name: string, suffix: string, legacyArgs: boolean, attachOne: AttachOne, before?: () => void): HookChoice => {
+    const progs: [string, string][] = [
+      [`biolatency_complete_${suffix}`, 'block_rq_complete'],
+      [`biolatency_issue_${suffix}${legacyArgs ? '_q' : ''}`, 'block_rq_issue'],
+    ];
+    if (config.queued) progs.push([`biolatency_insert_${suffix}${legacyArgs ? '_q' : ''}`, 'block_rq_insert']);
+    return {
+      name,
+      programs: progs.map(([p]) => p),
+      attach: (obj) => {
+        before?.();
+        return progs.map(([p, tp]) => attachOne(obj, p, tp));
+      },
+    };
+  };
+  const trace: AttachOne = (obj, p) => obj.attachTrace(p);
+  const raw: AttachOne = (obj, p, tp) => obj.attachRawTracepoint(p, tp);
+  const classic: AttachOne = (obj, p, tp) => obj.attachTracepoint(p, 'block', tp);
+  return [
+    variant('tp_btf (pre-5.11 args)', 'btf', true, trace),
+    variant('tp_btf', 'btf', false, trace),
+    variant('raw_tp (pre-5.11 args)', 'raw', true, raw),
+    variant('raw_tp', 'raw', false, raw),
+    variant('tracepoint', 'tp', false, classic, ensureTracefs),
+  ];
+}
+
+/** --disk NAME (or /dev/NAME) -> the kernel dev_t of that whole disk. */
+export function resolveDisk(name: string, devices: readonly BlockDevice[]): number {
+  const bare = name.replace(/^\/dev\//, '');
+  const dev = devices.find((d) => d.name === bare);
+  if (!dev) throw new UserError(`no block device named '${bare}' (see /sys/block)`);
+  if (dev.partition) {
+    throw new UserError(`'${bare}' is a partition: block I/O requests are counted per disk, use --disk ${dev.disk ?? 'DISK'}`);
+  }
+  return dev.dev;
+}
+
+/** Kernel data -> the histogram model, labelled by disk name and/or flag text. */
+export function biolatencySet(
+  data: BiolatencyData,
+  config: Pick<BiolatencyConfig, 'milliseconds' | 'perDisk' | 'perFlags'>,
+  devName: (dev: number) => string,
+  startTimeNs: bigint,
+  endTimeNs: bigint,
+): HistogramSet {
+  const nsPerUnit = config.milliseconds ? 1e6 : 1e3;
+  const histograms: Log2Histogram[] = data.entries
+    .filter((e) => e.count > 0)
+    .map((e) => {
+      const labels: Record<string, string> = {};
+      if (config.perDisk) labels.disk = devName(e.dev);
+      if (config.perFlags) labels.flags = describeFlags(e.flags);
+      return { labels, counts: e.counts, total: e.count, sum: e.sum / nsPerUnit };
+    });
+  const groupBy = config.perDisk && !config.perFlags ? 'disk' : config.perFlags && !config.perDisk ? 'flags' : undefined;
+  const set: HistogramSet = {
+    title: 'block I/O latency',
+    unit: config.milliseconds ? 'msecs' : 'usecs',
+    startTimeNs,
+    endTimeNs,
+    histograms: sortHistograms(histograms, groupBy ?? 'disk'),
+  };
+  if (groupBy !== undefined) set.groupBy = groupBy;
+  return set;
+}
+
+function lossWarnings(data: BiolatencyData): string[] {
+  const w: string[] = [];
+  if (data.stats.startFull) w.push(`${data.stats.startFull} I/O requests were not timed: more than 10240 were in flight at once`);
+  if (data.stats.histsFull) w.push(`${data.stats.histsFull} completions were dropped: too many distinct disk/flag groups`);
+  return w;
+}
+
+export async function runBiolatency(config: BiolatencyConfig): Promise<HistogramSet[]> {
+  preflight('biolatency');
+  const targetDev = config.disk !== undefined ? resolveDisk(config.disk, readBlockDevices()) : undefined;
+  const clock = wallClock(native());
+  const tool = BpfTool.open('biolatency', selectHooks(biolatencyHooks(config), config.hook), {
+    globals: {
+      per_disk: { bool: config.perDisk },
+      per_flags: { bool: config.perFlags },
+      queued: { bool: config.queued },
+      milliseconds: { bool: config.milliseconds },
+      filter_dev: { bool: targetDev !== undefined },
+      target_dev: { u32: targetDev ?? 0 },
+    },
+    verbose: config.verbose,
+  });
+  if (config.verbose) {
+    for (const f of tool.failures) process.stderr.write(`biolatency: ${f.hook} unavailable: ${f.error}\n`);
+    process.stderr.write(`biolatency: attached with ${tool.hook}\n`);
+  }
+  try {
+    return await collectHistograms(
+      {
+        now: () => clock.now(),
+        read: (start, end) => {
+          const data = readBiolatency(tool);
+          // Names are read at each print: disks come and go (loop devices, hot plug).
+          const set = biolatencySet(data, config, deviceNamer(readBlockDevices()), start, end);
+          return { set, warnings: lossWarnings(data) };
+        },
+        clear: () => {
+          tool.clear('hists');
+          tool.clear('stats');
+        },
+      },
+      {
+        ...(config.intervalSec !== undefined ? { intervalSec: config.intervalSec } : {}),
+        ...(config.count !== undefined ? { count: config.count } : {}),
+        ...(config.durationSec !== undefined ? { durationSec: config.durationSec } : {}),
+        label: `Tracing block device I/O${config.disk !== undefined ? ` on ${config.disk.replace(/^\/dev\//, '')}` : ''}`,
+        print: { json: config.json, extended: config.extended, timestamp: config.timestamp },
+      },
+    );
+  } finally {
+    tool.detach();
+    tool.close();
+  }
+}
+
+interface BiolatencyFlags {
+  timestamp?: boolean;
+  queued?: boolean;
+  milliseconds?: boolean;
+  disks?: boolean;
+  flags?: boolean;
+  extension?: boolean;
+  disk?: string;
+  duration?: number;
+  json?: boolean;
+  hook?: string;
+}
+
+export function biolatencyCommand(): Command {
+  return new Command('biolatency')
+    .description('summarize block device I/O latency as a histogram (BCC biolatency)')
+    .argument('[interval]', 'print (and reset) the histograms every INTERVAL seconds', seconds('interval'))
+    .argument('[count]', 'number of interval prints', positiveInt('count'))
+    .option('-T, --timestamp', 'print a timestamp before each histogram')
+    .option('-Q, --queued', 'include time queued in the OS (from block_rq_insert)')
+    .option('-m, --milliseconds', 'histogram in milliseconds')
+    .option('-D, --disks', 'one histogram per disk')
+    .option('-F, --flags', 'one histogram per I/O flag set (Read, Write, Sync-Write, ...)')
+    .option('-e, --extension', 'print the count, average and total latency of each histogram')
+    .option('-d, --disk <name>', 'trace this disk only (a name from /sys/block, e.g. sda or nvme0n1)')
+    .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', seconds('duration'))
+    .option('--json', 'print each histogram set as one line of JSON')
+    .addOption(new Option('--hook <name>', 'use only this hook of the fallback chain').hideHelp())
+    .action(async (interval: number | undefined, count: number | undefined, flags: BiolatencyFlags, cmd: Command) => {
+      const verbose = Boolean(cmd.optsWithGlobals<{ verbose?: boolean }>().verbose);
+      await runBiolatency(toConfig(interval, count, flags, verbose));
+    });
+}
+
+function toConfig(interval: number | undefined, count: number | undefined, f: BiolatencyFlags, verbose: boolean): BiolatencyConfig {
+  const config: BiolatencyConfig = {
+    timestamp: Boolean(f.timestamp),
+    queued: Boolean(f.queued),
+    milliseconds: Boolean(f.milliseconds),
+    perDisk: Boolean(f.disks),
+    perFlags: Boolean(f.flags),
+    extended: Boolean(f.extension),
+    json: Boolean(f.json),
+    verbose,
+  };
+  if (interval !== undefined) config.intervalSec = interval;
+  if (count !== undefined) config.count = count;
+  if (f.duration !== undefined) config.durationSec = f.duration;
+  if (f.disk !== undefined) config.disk = f.disk;
+  if (f.hook !== undefined) config.hook = f.hook;
+  return config;
+}

@@ -1,0 +1,83 @@
+// Typed reader of bpf/cpuprofile.h: the `counts` key layout and the `stats` slots. The test
+// test/commands/cpuprofile-reader.test.ts compiles bpf/cpuprofile.h and checks these offsets.
+import type { BpfTool } from '../bpf/object.js';
+import { records } from '../bpf/object.js';
+import { decodeCString, StackTraceReader, type RawStack } from '../bpf/stacks.js';
+
+export const CPUPROFILE_KEY = {
+  size: 32,
+  tgid: 0,
+  pid: 4,
+  userStackId: 8,
+  kernelStackId: 12,
+  comm: 16,
+  commLength: 16,
+} as const;
+
+export const CPUPROFILE_MAX_STACK_DEPTH = 127;
+
+/** Slots of the per-CPU `stats` map (enum cpuprofile_stat). */
+export const CpuprofileStat = { samples: 0, userLost: 1, kernelLost: 2, countsFull: 3 } as const;
+export const CPUPROFILE_STAT_COUNT = 4;
+
+export interface CpuprofileKey {
+  tgid: number;
+  pid: number;
+  userStackId: number;
+  kernelStackId: number;
+  comm: string;
+}
+
+export function decodeCpuprofileKey(key: Buffer): CpuprofileKey {
+  const k = CPUPROFILE_KEY;
+  return {
+    tgid: key.readUInt32LE(k.tgid),
+    pid: key.readUInt32LE(k.pid),
+    userStackId: key.readInt32LE(k.userStackId),
+    kernelStackId: key.readInt32LE(k.kernelStackId),
+    comm: decodeCString(key.subarray(k.comm, k.comm + k.commLength)),
+  };
+}
+
+export interface CpuprofileStats {
+  samples: number;
+  userLost: number;
+  kernelLost: number;
+  countsFull: number;
+}
+
+export interface CpuprofileData {
+  stacks: RawStack[];
+  stats: CpuprofileStats;
+  /** CLOCK_MONOTONIC ns of the first counted sample; undefined when there was none. */
+  firstSampleNs?: bigint;
+}
+
+/** Reads everything the cpuprofile program counted. */
+export function readCpuprofile(tool: BpfTool): CpuprofileData {
+  const traces = new StackTraceReader(tool, 'stacks');
+  const stacks: RawStack[] = [];
+  for (const [key, value] of records(tool.entries('counts'))) {
+    const k = decodeCpuprofileKey(key);
+    stacks.push({
+      pid: k.tgid,
+      tid: k.pid,
+      comm: k.comm,
+      user: traces.get(k.userStackId),
+      kernel: traces.get(k.kernelStackId),
+      value: Number(value.readBigUInt64LE(0)),
+    });
+  }
+  const s = tool.perCpuCounters('stats', CPUPROFILE_STAT_COUNT);
+  const first = tool.lookup('first_sample', Buffer.alloc(4))?.readBigUInt64LE(0) ?? 0n;
+  return {
+    ...(first ? { firstSampleNs: first } : {}),
+    stacks,
+    stats: {
+      samples: s[CpuprofileStat.samples] ?? 0,
+      userLost: s[CpuprofileStat.userLost] ?? 0,
+      kernelLost: s[CpuprofileStat.kernelLost] ?? 0,
+      countsFull: s[CpuprofileStat.countsFull] ?? 0,
+    },
+  };
+}

@@ -1,0 +1,202 @@
+// `ebpf-otel cpuprofile`: BCC `profile` semantics. Sample on-CPU stacks with a cpu-clock perf
+// event on every CPU, count them by stack in the kernel, symbolize, print.
+import { existsSync } from 'node:fs';
+import { Command, Option } from 'commander';
+import { BpfTool, type HookChoice } from '../bpf/object.js';
+import { onlineCpus } from '../bpf/cpus.js';
+import { native } from '../bpf/native.js';
+import { readCpuprofile, type CpuprofileStats } from './cpuprofile-reader.js';
+import { preflight } from '../preflight.js';
+import { waitForEnd } from '../util/collect.js';
+import { UserError } from '../util/errors.js';
+import { idList, positiveInt, seconds } from './options.js';
+import { Symbolizer } from '../symbolize/index.js';
+import { resolveStacks } from '../pipeline/stacks.js';
+import type { StackProfile } from '../aggregate/model.js';
+import { printStackProfile, type StackOutputOptions } from './stack-output.js';
+import { processStartMonotonicNs, wallClock } from '../util/clock.js';
+
+const PERF_TYPE_SOFTWARE = 1;
+const PERF_COUNT_SW_CPU_CLOCK = 0;
+
+export interface CpuprofileConfig {
+  pids: number[];
+  tids: number[];
+  userOnly: boolean;
+  kernelOnly: boolean;
+  frequency: number;
+  /** -c: sample every N cpu-clock events (nanoseconds) instead of at a frequency. */
+  period?: number;
+  durationSec?: number;
+  includeIdle: boolean;
+  stackStorageSize: number;
+  /** How to print the profile; omitted, the profile is only returned (flame cpu draws it). */
+  output?: StackOutputOptions;
+  verbose: boolean;
+}
+
+/** The hooks cpuprofile can use, best first. Only one today: the software cpu-clock event works
+ * everywhere, including VMs without hardware counters. */
+export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'period'>): HookChoice[] {
+  return [
+    {
+      name: 'perf_event cpu-clock',
+      programs: ['cpuprofile_sample'],
+      attach: (obj) =>
+        obj.attachPerfEvent('cpuprofile_sample', {
+          type: PERF_TYPE_SOFTWARE,
+          config: PERF_COUNT_SW_CPU_CLOCK,
+          ...(config.period ? { period: config.period } : { frequency: config.frequency }),
+          cpus: onlineCpus(),
+        }),
+    },
+  ];
+}
+
+export interface CpuprofileFlags {
+  pid?: number[];
+  tid?: number[];
+  userStacksOnly?: boolean;
+  kernelStacksOnly?: boolean;
+  frequency: number;
+  count?: number;
+  duration?: number;
+  includeIdle?: boolean;
+  folded?: boolean;
+  delimited?: boolean;
+  stackStorageSize: number;
+  json?: boolean;
+  top: number;
+}
+
+export function cpuprofileCommand(): Command {
+  return new Command('cpuprofile')
+    .description('sample on-CPU stack traces at a timed interval (BCC profile)')
+    .argument('[duration]', 'seconds to profile (default: until Ctrl-C)', seconds('duration'))
+    .option('-p, --pid <pids>', 'profile these processes only (comma-separated or repeated)', idList('PID'))
+    .option('-L, --tid <tids>', 'profile these threads only (comma-separated or repeated)', idList('TID'))
+    .addOption(new Option('-U, --user-stacks-only', 'show stacks from user space only').conflicts('kernelStacksOnly'))
+    .option('-K, --kernel-stacks-only', 'show stacks from kernel space only')
+    .option('-F, --frequency <hz>', 'sample frequency in Hz', positiveInt('frequency'), 49)
+    .option('-c, --count <n>', 'sample period: one sample every N cpu-clock nanoseconds', positiveInt('count'))
+    .option('--duration <seconds>', 'seconds to profile (same as the positional argument)', seconds('duration'))
+    .option('-I, --include-idle', 'include CPU idle stacks')
+    .option('-f, --folded', 'print folded stacks (flamegraph.pl, inferno, speedscope input)')
+    .option('-d, --delimited', 'insert a "-" frame between user and kernel stacks in folded output')
+    .option('--stack-storage-size <n>', 'number of distinct stacks the kernel can keep', positiveInt('stack storage size'), 16384)
+    .option('--json', 'print the profile as JSON')
+    .option('--top <n>', 'rows in the default table output', positiveInt('top'), 20)
+    .action(async (duration: number | undefined, flags: CpuprofileFlags, cmd: Command) => {
+      const verbose = Boolean(cmd.optsWithGlobals<{ verbose?: boolean }>().verbose);
+      await runCpuprofile(cpuprofileConfig(duration, flags, verbose));
+    });
+}
+
+/** Checks the flags as a user typed them and turns them into a config. */
+export function cpuprofileConfig(duration: number | undefined, f: CpuprofileFlags, verbose: boolean): CpuprofileConfig {
+  if (f.frequency > 100_000) throw new UserError(`frequency ${f.frequency} Hz is too high (at most 100000)`);
+  if (f.folded && f.json) throw new UserError('choose one of --folded and --json');
+  if (duration !== undefined && f.duration !== undefined && duration !== f.duration) {
+    throw new UserError(`two different durations given (${duration} and --duration ${f.duration})`);
+  }
+  const config: CpuprofileConfig = {
+    pids: f.pid ?? [],
+    tids: f.tid ?? [],
+    userOnly: Boolean(f.userStacksOnly),
+    kernelOnly: Boolean(f.kernelStacksOnly),
+    frequency: f.frequency,
+    includeIdle: Boolean(f.includeIdle),
+    stackStorageSize: f.stackStorageSize,
+    output: {
+      format: f.folded ? 'folded' : f.json ? 'json' : 'table',
+      delimiter: Boolean(f.delimited),
+      top: f.top,
+    },
+    verbose,
+  };
+  if (f.count !== undefined) config.period = f.count;
+  const d = duration ?? f.duration;
+  if (d !== undefined) config.durationSec = d;
+  return config;
+}
+
+function describeTarget(config: CpuprofileConfig): string {
+  if (config.pids.length) return `PID ${config.pids.join(', ')}`;
+  if (config.tids.length) return `TID ${config.tids.join(', ')}`;
+  return 'all processes';
+}
+
+function lossWarnings(stats: CpuprofileStats, config: CpuprofileConfig): string[] {
+  const warnings: string[] = [];
+  if (stats.userLost || stats.kernelLost) {
+    warnings.push(
+      `${stats.userLost} user and ${stats.kernelLost} kernel stacks were lost (stack map full or hash collisions): ` +
+        `raise --stack-storage-size (now ${config.stackStorageSize})`,
+    );
+  }
+  if (stats.countsFull) warnings.push(`${stats.countsFull} samples were dropped because the counts map was full: profile fewer processes or a shorter time`);
+  return warnings;
+}
+
+export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProfile> {
+  preflight('cpuprofile');
+  for (const pid of config.pids) if (!existsSync(`/proc/${pid}`)) throw new UserError(`no process with PID ${pid}`);
+  for (const tid of config.tids) if (!existsSync(`/proc/${tid}`)) throw new UserError(`no thread with TID ${tid}`);
+
+  const symbolizer = new Symbolizer();
+  // Read the targets' mappings now: a process that exits mid-profile still resolves.
+  for (const pid of config.pids) symbolizer.snapshot(pid);
+
+  const clock = wallClock(native());
+  const idSet = (ids: number[]) => (tool: BpfTool, map: string) => {
+    for (const id of ids) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(id);
+      tool.update(map, key, Buffer.from([1]));
+    }
+  };
+  const tool = BpfTool.open('cpuprofile', cpuprofileHooks(config), {
+    globals: {
+      filter_tgid: { bool: config.pids.length > 0 },
+      filter_tid: { bool: config.tids.length > 0 },
+      include_idle: { bool: config.includeIdle },
+      collect_user: { bool: !config.kernelOnly },
+      collect_kernel: { bool: !config.userOnly },
+    },
+    maxEntries: { stacks: config.stackStorageSize },
+    prepare: (t) => {
+      idSet(config.pids)(t, 'target_tgids');
+      idSet(config.tids)(t, 'target_tids');
+    },
+    verbose: config.verbose,
+  });
+  const startTimeNs = clock.now();
+  if (config.verbose) process.stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
+
+  const rate = config.period ? `every ${config.period} ns of CPU` : `${config.frequency} Hz`;
+  await waitForEnd({ label: `Sampling ${describeTarget(config)} at ${rate}`, ...(config.durationSec !== undefined ? { durationSec: config.durationSec } : {}) });
+
+  tool.detach();
+  const endTimeNs = clock.now();
+  const data = readCpuprofile(tool);
+  tool.close();
+  if (config.verbose && data.firstSampleNs) {
+    const ms = Number(data.firstSampleNs - processStartMonotonicNs()) / 1e6;
+    process.stderr.write(`cpuprofile: first sample ${ms.toFixed(1)} ms after launch\n`);
+  }
+
+  for (const pid of new Set(data.stacks.map((s) => s.pid))) symbolizer.snapshot(pid);
+  const profile: StackProfile = {
+    kind: 'cpu',
+    unit: 'samples',
+    startTimeNs,
+    endTimeNs,
+    stacks: resolveStacks(data.stacks, symbolizer),
+    warnings: [...lossWarnings(data.stats, config), ...symbolizer.warnings()],
+  };
+  if (config.period) profile.samplePeriod = config.period;
+  else profile.frequencyHz = config.frequency;
+
+  if (config.output) printStackProfile(profile, config.output);
+  return profile;
+}

@@ -1,0 +1,40 @@
+// Prints a StackProfile the way the user asked (table, folded, JSON); losses go to stderr so
+// piped output stays clean. Shared by the stack tools (cpuprofile, offcpu).
+import type { StackProfile } from '../aggregate/model.js';
+import { renderFolded } from '../render/folded.js';
+import { renderStackProfileJson } from '../render/json.js';
+import { renderTable } from '../render/table.js';
+import { mergeStacks } from '../aggregate/stacks.js';
+import { sanitizeTerminal } from '../render/sanitize.js';
+import { shouldUseColor } from '../render/color.js';
+
+export interface StackOutputOptions {
+  format: 'table' | 'folded' | 'json';
+  /** -d: a `-` frame between the user and the kernel part of each stack. */
+  delimiter: boolean;
+  /** Rows of the function tables in table output. */
+  top: number;
+}
+
+export function printStackProfile(profile: StackProfile, options: StackOutputOptions): void {
+  let text: string;
+  switch (options.format) {
+    case 'folded':
+      text = renderFolded(profile, options.delimiter ? { delimiter: '-' } : {});
+      break;
+    case 'json':
+      text = renderStackProfileJson(profile);
+      break;
+    case 'table':
+      // Distinct addresses that name the same functions are one stack to a reader.
+      text = renderTable({ ...profile, stacks: mergeStacks(profile.stacks) }, {
+        color: shouldUseColor(process.stdout),
+        topFunctions: options.top,
+        delimiter: options.delimiter,
+        warnings: false,
+      });
+      break;
+  }
+  process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+  for (const w of profile.warnings) process.stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
+}

@@ -1,0 +1,1562 @@
+// Itanium C++ ABI demangler (`_Z...`), printing the way binutils' c++filt does (libiberty's
+// cp-demangle with DMGL_PARAMS | DMGL_ANSI | DMGL_VERBOSE). Parsing builds a small tree (needed
+// for substitutions and C declarator syntax); printing walks it. Failure anywhere yields null.
+
+type Node =
+  | { k: 'name'; s: string } // identifier: simple in expressions
+  | { k: 'atom'; s: string } // builtin type, literal text: not simple
+  | { k: 'nested'; q: Node; n: Node }
+  | { k: 'tmpl'; n: Node; args: Node[] }
+  | { k: 'abi'; n: Node; tag: string }
+  | { k: 'ctor'; n: Node; dtor: boolean }
+  | { k: 'conv'; t: Node }
+  | { k: 'qual'; t: Node; q: string } // postfix qualifiers: ' const', ' _Complex', ' __vector(4)'
+  | { k: 'ptr'; t: Node }
+  | { k: 'ref'; t: Node; rv: boolean }
+  | { k: 'fn'; ret: Node | null; params: Node[]; cv: string; ref: string; exc: Node | null }
+  | { k: 'arr'; t: Node; dim: Node | null }
+  | { k: 'pm'; c: Node; m: Node }
+  | { k: 'enc'; n: Node; fn: FnNode | null }
+  | { k: 'special'; pre: string; c: Node }
+  | { k: 'ctorvt'; a: Node; b: Node }
+  | { k: 'local'; enc: Node; ent: Node }
+  | { k: 'clone'; c: Node; suffix: string }
+  | { k: 'tparam'; idx: number } // resolved when printed, against the enclosing function template
+  | { k: 'lambda'; params: Node[]; num: number }
+  | { k: 'pack'; elems: Node[] }
+  | { k: 'expand'; t: Node }
+  | { k: 'seq'; parts: (string | Node)[] }
+  | { k: 'list'; items: Node[] }
+  | { k: 'fparam'; s: string }
+  | { k: 'sizeofpack'; t: Node };
+
+type FnNode = Extract<Node, { k: 'fn' }>;
+
+class Fail extends Error {}
+const fail = (): never => {
+  throw new Fail();
+};
+
+const MAX_DEPTH = 200;
+const MAX_OUTPUT = 1 << 16;
+
+const BUILTINS: Record<string, string> = {
+  v: 'void',
+  w: 'wchar_t',
+  b: 'bool',
+  c: 'char',
+  a: 'signed char',
+  h: 'unsigned char',
+  s: 'short',
+  t: 'unsigned short',
+  i: 'int',
+  j: 'unsigned int',
+  l: 'long',
+  m: 'unsigned long',
+  x: 'long long',
+  y: 'unsigned long long',
+  n: '__int128',
+  o: 'unsigned __int128',
+  f: 'float',
+  d: 'double',
+  e: 'long double',
+  g: '__float128',
+  z: '...',
+};
+const D_BUILTINS: Record<string, string> = {
+  d: 'decimal64',
+  e: 'decimal128',
+  f: 'decimal32',
+  h: 'half',
+  i: 'char32_t',
+  s: 'char16_t',
+  u: 'char8_t',
+  a: 'auto',
+  c: 'decltype(auto)',
+  n: 'decltype(nullptr)',
+};
+/** Literal suffixes for integer template arguments (`5u`, `5ul`); absent: printed as `(type)v`. */
+const LITERAL_SUFFIX: Record<string, string> = {
+  int: '',
+  'unsigned int': 'u',
+  long: 'l',
+  'unsigned long': 'ul',
+  'long long': 'll',
+  'unsigned long long': 'ull',
+};
+const FLOAT_TYPES = new Set(['float', 'double', 'long double']);
+
+/** Operator codes: printed name and arity (for expressions). */
+const OPERATORS: Record<string, [string, number]> = {
+  nw: ['new', 3],
+  na: ['new[]', 3],
+  dl: ['delete', 1],
+  da: ['delete[]', 1],
+  ps: ['+', 1],
+  ng: ['-', 1],
+  ad: ['&', 1],
+  de: ['*', 1],
+  co: ['~', 1],
+  pl: ['+', 2],
+  mi: ['-', 2],
+  ml: ['*', 2],
+  dv: ['/', 2],
+  rm: ['%', 2],
+  an: ['&', 2],
+  or: ['|', 2],
+  eo: ['^', 2],
+  aS: ['=', 2],
+  pL: ['+=', 2],
+  mI: ['-=', 2],
+  mL: ['*=', 2],
+  dV: ['/=', 2],
+  rM: ['%=', 2],
+  aN: ['&=', 2],
+  oR: ['|=', 2],
+  eO: ['^=', 2],
+  ls: ['<<', 2],
+  rs: ['>>', 2],
+  lS: ['<<=', 2],
+  rS: ['>>=', 2],
+  eq: ['==', 2],
+  ne: ['!=', 2],
+  lt: ['<', 2],
+  gt: ['>', 2],
+  le: ['<=', 2],
+  ge: ['>=', 2],
+  ss: ['<=>', 2],
+  nt: ['!', 1],
+  aa: ['&&', 2],
+  oo: ['||', 2],
+  pp: ['++', 1],
+  mm: ['--', 1],
+  cm: [',', 2],
+  pm: ['->*', 2],
+  pt: ['->', 2],
+  cl: ['()', 2],
+  ix: ['[]', 2],
+  qu: ['?', 3],
+  st: ['sizeof ', 1],
+  sz: ['sizeof ', 1],
+  at: ['alignof ', 1],
+  az: ['alignof ', 1],
+  dt: ['.', 2],
+  ds: ['.*', 2],
+};
+
+const isDigit = (c: string | undefined): boolean => c !== undefined && c >= '0' && c <= '9';
+const isLower = (c: string | undefined): boolean => c !== undefined && c >= 'a' && c <= 'z';
+const oneOf = (c: string | undefined, set: string): boolean => c !== undefined && set.includes(c);
+
+const stdName = (s: string): Node => ({ k: 'nested', q: { k: 'name', s: 'std' }, n: { k: 'name', s } });
+const CHAR: Node = { k: 'atom', s: 'char' };
+const CHAR_TRAITS: Node = { k: 'tmpl', n: stdName('char_traits'), args: [CHAR] };
+/** The abbreviations Sa Sb Ss Si So Sd (printed expanded, as c++filt does) and their ctor names. */
+const STD_SUBS: Record<string, { node: Node; last: Node }> = {
+  a: { node: stdName('allocator'), last: { k: 'name', s: 'allocator' } },
+  b: { node: stdName('basic_string'), last: { k: 'name', s: 'basic_string' } },
+  s: {
+    node: { k: 'tmpl', n: stdName('basic_string'), args: [CHAR, CHAR_TRAITS, { k: 'tmpl', n: stdName('allocator'), args: [CHAR] }] },
+    last: { k: 'name', s: 'basic_string' },
+  },
+  i: { node: { k: 'tmpl', n: stdName('basic_istream'), args: [CHAR, CHAR_TRAITS] }, last: { k: 'name', s: 'basic_istream' } },
+  o: { node: { k: 'tmpl', n: stdName('basic_ostream'), args: [CHAR, CHAR_TRAITS] }, last: { k: 'name', s: 'basic_ostream' } },
+  d: { node: { k: 'tmpl', n: stdName('basic_iostream'), args: [CHAR, CHAR_TRAITS] }, last: { k: 'name', s: 'basic_iostream' } },
+};
+
+interface NameState {
+  endsWithTemplateArgs: boolean;
+  ctorDtorConv: boolean;
+  cv: string;
+  ref: string;
+}
+
+class Parser {
+  i = 0;
+  subs: Node[] = [];
+  depth = 0;
+  /** Inside a conversion operator's type: template args there belong to the operator. */
+  noTemplateArgsInType = false;
+  /**
+   * The last source name read outside template arguments: constructors and destructors are
+   * named after it (libiberty's rule, which c++filt output follows).
+   */
+  lastName: Node | null = null;
+
+  constructor(readonly s: string) {}
+
+  peek(o = 0): string | undefined {
+    return this.s[this.i + o];
+  }
+  eat(c: string): boolean {
+    if (this.s.startsWith(c, this.i)) {
+      this.i += c.length;
+      return true;
+    }
+    return false;
+  }
+  expect(c: string): void {
+    if (!this.eat(c)) fail();
+  }
+  enter(): void {
+    if (++this.depth > MAX_DEPTH) fail();
+  }
+
+  number(): number {
+    const start = this.i;
+    while (isDigit(this.peek())) this.i++;
+    if (this.i === start || this.i - start > 9) fail();
+    return Number(this.s.slice(start, this.i));
+  }
+
+  /** `<seq-id>`: base-36 with upper-case letters. */
+  seqId(): number {
+    const start = this.i;
+    let v = 0;
+    for (;;) {
+      const c = this.peek();
+      if (isDigit(c)) v = v * 36 + (c!.charCodeAt(0) - 48);
+      else if (c !== undefined && c >= 'A' && c <= 'Z') v = v * 36 + (c.charCodeAt(0) - 55);
+      else break;
+      this.i++;
+      if (this.i - start > 6) fail();
+    }
+    if (this.i === start) fail();
+    return v;
+  }
+
+  // <mangled-name> ::= _Z <encoding> [.<clone-suffix>]*
+  mangled(): Node {
+    this.expect('_Z');
+    let n = this.encoding();
+    while (this.peek() === '.' && (isLower(this.peek(1)) || this.peek(1) === '_' || isDigit(this.peek(1)))) {
+      const start = this.i;
+      this.i += 2;
+      while (isLower(this.peek()) || isDigit(this.peek()) || this.peek() === '_') this.i++;
+      while (this.peek() === '.' && isDigit(this.peek(1))) {
+        this.i += 2;
+        while (isDigit(this.peek())) this.i++;
+      }
+      n = { k: 'clone', c: n, suffix: this.s.slice(start, this.i) };
+    }
+    if (this.i !== this.s.length) fail();
+    return n;
+  }
+
+  encoding(): Node {
+    this.enter();
+    try {
+      const c = this.peek();
+      if (c === 'T' || (c === 'G' && oneOf(this.peek(1), 'VRATt'))) return this.specialName();
+      const st: NameState = { endsWithTemplateArgs: false, ctorDtorConv: false, cv: '', ref: '' };
+      const name = this.name(st);
+      const at = this.peek();
+      // (A data name followed by a clone suffix is not demangled, as libiberty does not.)
+      if (at === undefined || at === 'E') return name;
+      let ret: Node | null = null;
+      if (st.endsWithTemplateArgs && !st.ctorDtorConv) ret = this.type();
+      const params = this.bareParams();
+      return { k: 'enc', n: name, fn: { k: 'fn', ret, params, cv: st.cv, ref: st.ref, exc: null } };
+    } finally {
+      this.depth--;
+    }
+  }
+
+  /** Parameter types up to the end of the input, an 'E' or a clone suffix; `v` alone is (). */
+  bareParams(): Node[] {
+    const params: Node[] = [];
+    while (this.i < this.s.length && this.peek() !== 'E' && this.peek() !== '.') params.push(this.type());
+    if (params.length === 0) fail();
+    if (params.length === 1 && params[0]!.k === 'atom' && params[0]!.s === 'void') return [];
+    return params;
+  }
+
+  specialName(): Node {
+    if (this.eat('TV')) return { k: 'special', pre: 'vtable for ', c: this.type() };
+    if (this.eat('TT')) return { k: 'special', pre: 'VTT for ', c: this.type() };
+    if (this.eat('TI')) return { k: 'special', pre: 'typeinfo for ', c: this.type() };
+    if (this.eat('TS')) return { k: 'special', pre: 'typeinfo name for ', c: this.type() };
+    if (this.eat('TH')) return { k: 'special', pre: 'TLS init function for ', c: this.name(null) };
+    if (this.eat('TW')) return { k: 'special', pre: 'TLS wrapper function for ', c: this.name(null) };
+    if (this.eat('TA')) return { k: 'special', pre: 'template parameter object for ', c: this.templateArg() };
+    if (this.eat('Th')) {
+      this.callOffset('h');
+      return { k: 'special', pre: 'non-virtual thunk to ', c: this.encoding() };
+    }
+    if (this.eat('Tv')) {
+      this.callOffset('v');
+      return { k: 'special', pre: 'virtual thunk to ', c: this.encoding() };
+    }
+    if (this.eat('Tc')) {
+      this.callOffset(this.eatOne('hv'));
+      this.callOffset(this.eatOne('hv'));
+      return { k: 'special', pre: 'covariant return thunk to ', c: this.encoding() };
+    }
+    if (this.eat('TC')) {
+      const a = this.type();
+      this.number();
+      this.expect('_');
+      const b = this.type();
+      return { k: 'ctorvt', a, b };
+    }
+    if (this.eat('GV')) return { k: 'special', pre: 'guard variable for ', c: this.name(null) };
+    if (this.eat('GR')) {
+      const n = this.name(null);
+      const num = isDigit(this.peek()) ? this.number() : 0;
+      return { k: 'special', pre: `reference temporary #${num} for `, c: n };
+    }
+    if (this.eat('GA')) return { k: 'special', pre: 'hidden alias for ', c: this.encoding() };
+    if (this.eat('GTt')) return { k: 'special', pre: 'transaction clone for ', c: this.encoding() };
+    if (this.eat('GTn')) return { k: 'special', pre: 'non-transaction clone for ', c: this.encoding() };
+    return fail();
+  }
+
+  eatOne(chars: string): string {
+    const c = this.peek();
+    if (c === undefined || !chars.includes(c)) fail();
+    this.i++;
+    return c!;
+  }
+
+  /** h <nv-offset> _ | v <v-offset> _ <virtual offset> _ (the leading letter already eaten). */
+  callOffset(kind: string): void {
+    const num = (): void => {
+      this.eat('n');
+      this.number();
+      this.expect('_');
+    };
+    num();
+    if (kind === 'v') num();
+  }
+
+  name(st: NameState | null): Node {
+    this.enter();
+    try {
+      const c = this.peek();
+      if (c === 'N') return this.nestedName(st);
+      if (c === 'Z') return this.localName(st);
+      let n: Node;
+      let isSubst = false;
+      if (c === 'S' && this.peek(1) !== 't') {
+        n = this.substitution();
+        isSubst = true;
+      } else {
+        n = this.unscopedName(st);
+      }
+      if (this.peek() === 'I') {
+        if (!isSubst) this.subs.push(n);
+        const args = this.templateArgs();
+        if (st) st.endsWithTemplateArgs = true;
+        n = { k: 'tmpl', n, args };
+      } else if (isSubst) fail();
+      return n;
+    } finally {
+      this.depth--;
+    }
+  }
+
+  unscopedName(st: NameState | null): Node {
+    if (this.eat('St')) return { k: 'nested', q: { k: 'name', s: 'std' }, n: this.unqualifiedName(st, null) };
+    return this.unqualifiedName(st, null);
+  }
+
+  nestedName(st: NameState | null): Node {
+    this.expect('N');
+    const cv = this.cvQualifiers();
+    let ref = '';
+    if (this.eat('R')) ref = ' &';
+    else if (this.eat('O')) ref = ' &&';
+    if (st) {
+      st.cv = cv;
+      st.ref = ref;
+    }
+    let soFar: Node | null = null;
+    let pushed = 0;
+    while (!this.eat('E')) {
+      if (st) st.endsWithTemplateArgs = false;
+      const c = this.peek();
+      if (c === undefined) fail();
+      if (c === 'T') {
+        if (soFar) fail();
+        soFar = this.templateParam();
+      } else if (c === 'I') {
+        if (!soFar || soFar.k === 'tmpl') fail();
+        const args = this.templateArgs();
+        if (st) st.endsWithTemplateArgs = true;
+        soFar = { k: 'tmpl', n: soFar!, args };
+      } else if (c === 'D' && (this.peek(1) === 't' || this.peek(1) === 'T')) {
+        if (soFar) fail();
+        soFar = this.decltype();
+      } else if (c === 'S' && this.peek(1) === 't') {
+        if (soFar) fail();
+        this.i += 2;
+        soFar = { k: 'name', s: 'std' };
+        continue;
+      } else if (c === 'S') {
+        if (soFar) fail();
+        soFar = this.substitution();
+        continue;
+      } else {
+        const u = this.unqualifiedName(st, soFar);
+        soFar = soFar ? { k: 'nested', q: soFar, n: u } : u;
+      }
+      this.subs.push(soFar!);
+      pushed++;
+      this.eat('M');
+    }
+    if (!soFar || pushed === 0) fail();
+    this.subs.pop();
+    return soFar!;
+  }
+
+  localName(st: NameState | null): Node {
+    this.expect('Z');
+    const enc = this.encoding();
+    this.expect('E');
+    if (this.eat('s')) {
+      this.discriminator();
+      return { k: 'local', enc: elideReturnType(enc), ent: { k: 'name', s: 'string literal' } };
+    }
+    if (this.eat('d')) {
+      const num = isDigit(this.peek()) ? this.number() + 1 : 0;
+      this.expect('_');
+      const ent: Node = { k: 'nested', q: { k: 'name', s: `{default arg#${num + 1}}` }, n: this.name(st) };
+      return { k: 'local', enc: elideReturnType(enc), ent };
+    }
+    const ent = this.name(st);
+    this.discriminator();
+    return { k: 'local', enc: elideReturnType(enc), ent };
+  }
+
+  /** `_ <digits>` or `__ <digits> _` (as libiberty reads it: a lone `_` is accepted too). */
+  discriminator(): void {
+    if (!this.eat('_')) return;
+    const two = this.eat('_');
+    let n = 0;
+    if (isDigit(this.peek())) n = this.number();
+    if (two && n >= 10) this.expect('_');
+  }
+
+  sourceName(): Node {
+    const len = this.number();
+    if (len <= 0 || this.i + len > this.s.length) fail();
+    const id = this.s.slice(this.i, this.i + len);
+    this.i += len;
+    const n: Node = len >= 10 && id.startsWith('_GLOBAL_') && '._$'.includes(id[8]!) && id[9] === 'N' ? { k: 'name', s: '(anonymous namespace)' } : { k: 'name', s: id };
+    this.lastName = n;
+    return n;
+  }
+
+  unqualifiedName(st: NameState | null, scope: Node | null): Node {
+    let n: Node;
+    const c = this.peek();
+    if (isDigit(c)) n = this.sourceName();
+    else if (c === 'L' && isDigit(this.peek(1))) {
+      this.i++;
+      n = this.sourceName();
+      this.discriminator();
+    } else if (c === 'C' || (c === 'D' && isDigit(this.peek(1)))) {
+      n = this.ctorDtor(st, scope);
+    } else if (c === 'U') n = this.unnamedType();
+    else if (c === 'D' && this.peek(1) === 'C') {
+      this.i += 2;
+      const names: string[] = [];
+      while (!this.eat('E')) names.push((this.sourceName() as { s: string }).s);
+      n = { k: 'name', s: `[${names.join(', ')}]` };
+    } else if (isLower(c)) n = this.operatorName(st);
+    else return fail();
+    while (this.peek() === 'B') {
+      this.i++;
+      const held = this.lastName;
+      n = { k: 'abi', n, tag: (this.sourceName() as { s: string }).s };
+      this.lastName = held;
+    }
+    return n;
+  }
+
+  ctorDtor(st: NameState | null, scope: Node | null): Node {
+    if (!scope || !this.lastName) fail();
+    const base = this.lastName!;
+    if (st) st.ctorDtorConv = true;
+    if (this.eat('C')) {
+      const inheriting = this.eat('I');
+      this.eatOne('12345');
+      if (inheriting) this.type();
+      return { k: 'ctor', n: base, dtor: false };
+    }
+    this.expect('D');
+    this.eatOne('01245');
+    return { k: 'ctor', n: base, dtor: true };
+  }
+
+  unnamedType(): Node {
+    if (this.eat('Ut')) {
+      const n = isDigit(this.peek()) ? this.number() + 2 : 1;
+      this.expect('_');
+      return { k: 'name', s: `{unnamed type#${n}}` };
+    }
+    if (this.eat('Ul')) {
+      const params: Node[] = [];
+      if (this.peek() === 'T' && oneOf(this.peek(1), 'ynt')) fail(); // explicit template params: unsupported
+      while (!this.eat('E')) {
+        if (this.i >= this.s.length) fail();
+        params.push(this.type());
+      }
+      if (params.length === 0) fail();
+      const ps = params.length === 1 && params[0]!.k === 'atom' && params[0]!.s === 'void' ? [] : params;
+      const num = isDigit(this.peek()) ? this.number() + 2 : 1;
+      this.expect('_');
+      return { k: 'lambda', params: ps, num };
+    }
+    return fail();
+  }
+
+  operatorName(st: NameState | null): Node {
+    const code = this.s.slice(this.i, this.i + 2);
+    if (code === 'cv') {
+      this.i += 2;
+      const saved = this.noTemplateArgsInType;
+      this.noTemplateArgsInType = true;
+      const t = this.type();
+      this.noTemplateArgsInType = saved;
+      if (st) st.ctorDtorConv = true;
+      return { k: 'conv', t };
+    }
+    if (code === 'li') {
+      this.i += 2;
+      return { k: 'name', s: `operator"" ${(this.sourceName() as { s: string }).s}` };
+    }
+    if (code[0] === 'v' && isDigit(code[1])) {
+      this.i += 2;
+      return { k: 'name', s: `operator ${(this.sourceName() as { s: string }).s}` };
+    }
+    const op = OPERATORS[code];
+    if (!op || code === 'dt' || code === 'ds' || code === 'st' || code === 'sz' || code === 'at' || code === 'az') return fail();
+    this.i += 2;
+    const nm = op[0];
+    return { k: 'name', s: isLower(nm[0]) ? `operator ${nm}` : `operator${nm}` };
+  }
+
+  cvQualifiers(): string {
+    let q = '';
+    if (this.eat('r')) q = ' restrict';
+    if (this.eat('V')) q = ' volatile' + q;
+    if (this.eat('K')) q = ' const' + q;
+    return q;
+  }
+
+  substitution(): Node {
+    this.expect('S');
+    const c = this.peek();
+    const std = c === undefined ? undefined : STD_SUBS[c];
+    if (std) {
+      this.i++;
+      this.lastName = std.last;
+      return std.node;
+    }
+    switch (c) {
+      case '_':
+        this.i++;
+        return this.subs[0] ?? fail();
+      default: {
+        const id = this.seqId();
+        this.expect('_');
+        return this.subs[id + 1] ?? fail();
+      }
+    }
+  }
+
+  templateParam(): Node {
+    this.expect('T');
+    let idx = 0;
+    if (!this.eat('_')) {
+      if (this.peek() === 'L') fail(); // nested lambda template parameter levels: unsupported
+      idx = this.number() + 1;
+      this.expect('_');
+    }
+    return { k: 'tparam', idx };
+  }
+
+  templateArgs(): Node[] {
+    this.expect('I');
+    const heldLastName = this.lastName;
+    const args: Node[] = [];
+    while (!this.eat('E')) {
+      if (this.i >= this.s.length) fail();
+      args.push(this.templateArg());
+    }
+    this.lastName = heldLastName;
+    return args;
+  }
+
+  templateArg(): Node {
+    this.enter();
+    try {
+      const c = this.peek();
+      if (c === 'X') {
+        this.i++;
+        const e = this.expression();
+        this.expect('E');
+        return e;
+      }
+      if (c === 'J') {
+        this.i++;
+        const elems: Node[] = [];
+        while (!this.eat('E')) {
+          if (this.i >= this.s.length) fail();
+          elems.push(this.templateArg());
+        }
+        return { k: 'pack', elems };
+      }
+      if (c === 'L') return this.exprPrimary();
+      return this.type();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  decltype(): Node {
+    this.expect('D');
+    this.eatOne('tT');
+    const e = this.expression();
+    this.expect('E');
+    return { k: 'seq', parts: ['decltype (', e, ')'] };
+  }
+
+  functionType(cv: string): FnNode {
+    let exc: Node | null = null;
+    for (;;) {
+      if (this.eat('Do')) exc = { k: 'atom', s: ' noexcept' };
+      else if (this.eat('DO')) {
+        const e = this.expression();
+        this.expect('E');
+        exc = { k: 'seq', parts: [' noexcept(', e, ')'] };
+      } else if (this.eat('Dw')) {
+        const ts: Node[] = [];
+        while (!this.eat('E')) ts.push(this.type());
+        exc = { k: 'seq', parts: [' throw(', list(ts), ')'] };
+      } else if (this.eat('Dx')) {
+        // transaction_safe: not printed
+      } else break;
+    }
+    this.expect('F');
+    this.eat('Y');
+    const ret = this.type();
+    const params: Node[] = [];
+    let ref = '';
+    for (;;) {
+      if (this.eat('E')) break;
+      if (this.eat('RE')) {
+        ref = ' &';
+        break;
+      }
+      if (this.eat('OE')) {
+        ref = ' &&';
+        break;
+      }
+      if (this.peek() === 'v' && this.peek(1) === 'E') {
+        this.i++;
+        continue;
+      }
+      if (this.i >= this.s.length) fail();
+      params.push(this.type());
+    }
+    return { k: 'fn', ret, params, cv, ref, exc };
+  }
+
+  type(): Node {
+    this.enter();
+    try {
+      return this.typeInner();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private typeInner(): Node {
+    const c = this.peek();
+    if (c === undefined) return fail();
+    const b = BUILTINS[c];
+    if (b !== undefined) {
+      this.i++;
+      return { k: 'atom', s: b };
+    }
+    let r: Node;
+    switch (c) {
+      case 'u': {
+        this.i++;
+        r = this.sourceName();
+        break;
+      }
+      case 'D': {
+        const d = this.peek(1);
+        const db = d !== undefined ? D_BUILTINS[d] : undefined;
+        if (db !== undefined) {
+          this.i += 2;
+          return { k: 'atom', s: db };
+        }
+        if (d === 'F') {
+          this.i += 2;
+          const n = this.number();
+          if (this.eat('x')) return { k: 'atom', s: `_Float${n}x` };
+          this.expect('_');
+          return { k: 'atom', s: `_Float${n}` };
+        }
+        if (d === 'B' || d === 'U') {
+          this.i += 2;
+          const n = this.number();
+          this.expect('_');
+          return { k: 'atom', s: `${d === 'U' ? 'unsigned ' : ''}_BitInt(${n})` };
+        }
+        if (d === 't' || d === 'T') {
+          r = this.decltype();
+          break;
+        }
+        if (d === 'p') {
+          this.i += 2;
+          r = { k: 'expand', t: this.type() };
+          break;
+        }
+        if (d === 'v') {
+          this.i += 2;
+          let dim: string;
+          if (isDigit(this.peek())) dim = String(this.number());
+          else {
+            this.expect('_');
+            dim = printNode(this.expression());
+          }
+          this.expect('_');
+          r = { k: 'qual', t: this.type(), q: ` __vector(${dim})` };
+          break;
+        }
+        if (d === 'x' || d === 'o' || d === 'O' || d === 'w') {
+          r = this.functionType('');
+          break;
+        }
+        return fail();
+      }
+      case 'r':
+      case 'V':
+      case 'K': {
+        const q = this.cvQualifiers();
+        const n = this.peek();
+        if (n === 'F' || (n === 'D' && oneOf(this.peek(1), 'xoOw'))) r = this.functionType(q);
+        else r = { k: 'qual', t: this.type(), q };
+        break;
+      }
+      case 'U': {
+        this.i++;
+        const vq = (this.sourceName() as { s: string }).s;
+        let q = ` ${vq}`;
+        if (this.peek() === 'I') q += printTemplateArgs(this.templateArgs());
+        r = { k: 'qual', t: this.type(), q };
+        break;
+      }
+      case 'F':
+        r = this.functionType('');
+        break;
+      case 'A': {
+        this.i++;
+        let dim: Node | null = null;
+        if (isDigit(this.peek())) dim = { k: 'atom', s: String(this.number()) };
+        else if (this.peek() !== '_') dim = this.expression();
+        this.expect('_');
+        r = { k: 'arr', t: this.type(), dim };
+        break;
+      }
+      case 'M': {
+        this.i++;
+        const cls = this.type();
+        r = { k: 'pm', c: cls, m: this.type() };
+        break;
+      }
+      case 'T': {
+        const n = this.peek(1);
+        if (n === 's' || n === 'u' || n === 'e') {
+          this.i += 2;
+          r = this.name(null);
+          break;
+        }
+        r = this.templateParam();
+        if (this.peek() === 'I') {
+          if (!this.noTemplateArgsInType) {
+            this.subs.push(r);
+            r = { k: 'tmpl', n: r, args: this.templateArgs() };
+          } else {
+            // In a conversion operator's type, T_<args> is a template template parameter only
+            // when another <template-args> follows (libiberty's rule); otherwise the args belong
+            // to the operator.
+            const at = this.i;
+            const nsubs = this.subs.length;
+            const args = this.templateArgs();
+            if (this.peek() === 'I') {
+              this.subs.push(r);
+              r = { k: 'tmpl', n: r, args };
+            } else {
+              this.i = at;
+              this.subs.length = nsubs;
+            }
+          }
+        }
+        break;
+      }
+      case 'P':
+        this.i++;
+        r = { k: 'ptr', t: this.type() };
+        break;
+      case 'R':
+      case 'O':
+        this.i++;
+        r = { k: 'ref', t: this.type(), rv: c === 'O' };
+        break;
+      case 'C':
+        this.i++;
+        r = { k: 'qual', t: this.type(), q: ' _Complex' };
+        break;
+      case 'G':
+        this.i++;
+        r = { k: 'qual', t: this.type(), q: ' _Imaginary' };
+        break;
+      case 'S': {
+        if (this.peek(1) === 't') {
+          r = this.name(null);
+          break;
+        }
+        const sub = this.substitution();
+        if (this.peek() === 'I') {
+          r = { k: 'tmpl', n: sub, args: this.templateArgs() };
+          break;
+        }
+        return sub;
+      }
+      default:
+        if (isDigit(c) || c === 'N' || c === 'Z') {
+          r = this.name(null);
+          break;
+        }
+        return fail();
+    }
+    this.subs.push(r);
+    return r;
+  }
+
+  // ---- expressions (template arguments, decltype) ----
+
+  exprPrimary(): Node {
+    this.expect('L');
+    if (this.eat('_Z') || this.eat('Z')) {
+      const e = this.encoding();
+      this.expect('E');
+      return e;
+    }
+    const t = this.type();
+    // `LDnE`: the null pointer literal prints as its type.
+    if (t.k === 'atom' && t.s === 'decltype(nullptr)' && this.eat('E')) return t;
+    const neg = this.eat('n');
+    const start = this.i;
+    while (this.peek() !== 'E') {
+      if (this.i >= this.s.length) fail();
+      this.i++;
+    }
+    const v = this.s.slice(start, this.i);
+    this.i++;
+    const tn = t.k === 'atom' ? t.s : null;
+    if (tn !== null && LITERAL_SUFFIX[tn] !== undefined && v !== '') return { k: 'atom', s: (neg ? '-' : '') + v + LITERAL_SUFFIX[tn] };
+    if (tn === 'bool' && !neg && (v === '0' || v === '1')) return { k: 'atom', s: v === '1' ? 'true' : 'false' };
+    if (tn !== null && FLOAT_TYPES.has(tn)) return { k: 'seq', parts: ['(', t, ')', neg ? '-' : '', `[${v}]`] };
+    return { k: 'seq', parts: ['(', t, ')', neg ? '-' : '', v] };
+  }
+
+  functionParam(): Node {
+    // fp <cv> _ | fp <cv> <number> _ | fL <number> p <cv> [<number>] _
+    if (this.eat('fL')) {
+      this.number();
+      this.expect('p');
+    } else {
+      this.expect('fp');
+      if (this.eat('T')) return { k: 'fparam', s: 'this' };
+    }
+    this.cvQualifiers();
+    let n = 1;
+    if (isDigit(this.peek())) n = this.number() + 2;
+    this.expect('_');
+    return { k: 'fparam', s: `{parm#${n}}` };
+  }
+
+  exprList(end: string): Node[] {
+    const out: Node[] = [];
+    while (!this.eat(end)) {
+      if (this.i >= this.s.length) fail();
+      out.push(this.expression());
+    }
+    return out;
+  }
+
+  /** <unresolved-name> (after an optional `gs`), as printed: a qualified name. */
+  unresolvedName(): Node {
+    if (!this.eat('sr')) return this.baseUnresolvedName();
+    // As libiberty: `sr <type> <unqualified-name>`, or the newer `sr <prefix levels> E <name>`.
+    let q: Node;
+    const c = this.peek();
+    if (isDigit(c)) {
+      // New syntax (`sr1AE1x`) first; on failure the old one (`sr1A1x`), as libiberty retries.
+      const start = this.i;
+      const nsubs = this.subs.length;
+      try {
+        q = this.simpleId();
+        while (!this.eat('E')) q = { k: 'nested', q, n: this.simpleId() };
+        return qualify(q, this.baseUnresolvedName());
+      } catch (e) {
+        if (!(e instanceof Fail)) throw e;
+        this.i = start;
+        this.subs.length = nsubs;
+        q = this.type();
+      }
+    } else {
+      // Includes `srN ... E`, which reads (with its substitutions) exactly as a nested type.
+      q = this.type();
+    }
+    return qualify(q, this.baseUnresolvedName());
+  }
+
+  unresolvedType(): Node {
+    const c = this.peek();
+    if (c === 'T') {
+      const t = this.templateParam();
+      this.subs.push(t);
+      return t;
+    }
+    if (c === 'D') {
+      const t = this.decltype();
+      this.subs.push(t);
+      return t;
+    }
+    if (c === 'S') return this.substitution();
+    return this.type();
+  }
+
+  simpleId(): Node {
+    const n = this.sourceName();
+    if (this.peek() === 'I') return { k: 'tmpl', n, args: this.templateArgs() };
+    return n;
+  }
+
+  baseUnresolvedName(): Node {
+    if (isDigit(this.peek())) return this.simpleId();
+    if (this.eat('dn')) {
+      const t = isDigit(this.peek()) ? this.simpleId() : this.unresolvedType();
+      return { k: 'seq', parts: ['~', t] };
+    }
+    this.eat('on');
+    const op = this.operatorName(null);
+    if (this.peek() === 'I') return { k: 'tmpl', n: op, args: this.templateArgs() };
+    return op;
+  }
+
+  expression(): Node {
+    this.enter();
+    try {
+      return this.expressionInner();
+    } finally {
+      this.depth--;
+    }
+  }
+
+  private expressionInner(): Node {
+    const c = this.peek();
+    if (c === undefined) return fail();
+    if (c === 'L') return this.exprPrimary();
+    if (c === 'T') return this.templateParam();
+    if (c === 'f' && (this.peek(1) === 'p' || this.peek(1) === 'L')) return this.functionParam();
+    const two = this.s.slice(this.i, this.i + 2);
+    const global = two === 'gs';
+    if (global) this.i += 2;
+    const code = this.s.slice(this.i, this.i + 2);
+    const gs = global ? '::' : '';
+    switch (code) {
+      case 'cl': {
+        this.i += 2;
+        let f = this.expression();
+        // A called function's parameter types are not printed, only its name.
+        if (f.k === 'enc' && f.fn) f = f.n;
+        const args = this.exprList('E');
+        return { k: 'seq', parts: [sub(f), '(', list(args), ')'] };
+      }
+      case 'cv': {
+        this.i += 2;
+        const saved = this.noTemplateArgsInType;
+        const t = this.type();
+        this.noTemplateArgsInType = saved;
+        if (this.eat('_')) {
+          const args = this.exprList('E');
+          return { k: 'seq', parts: ['(', t, ')(', list(args), ')'] };
+        }
+        return { k: 'seq', parts: ['(', t, ')', sub(this.expression())] };
+      }
+      case 'sc':
+      case 'dc':
+      case 'cc':
+      case 'rc': {
+        this.i += 2;
+        const name = { sc: 'static_cast', dc: 'dynamic_cast', cc: 'const_cast', rc: 'reinterpret_cast' }[code];
+        const t = this.type();
+        const e = this.expression();
+        return { k: 'seq', parts: [`${name}<`, t, '>(', e, ')'] };
+      }
+      case 'st':
+      case 'at':
+        this.i += 2;
+        return { k: 'seq', parts: [OPERATORS[code]![0], '(', this.type(), ')'] };
+      case 'ti':
+        this.i += 2;
+        return { k: 'seq', parts: ['typeid ', sub(this.type())] };
+      case 'te':
+        this.i += 2;
+        return { k: 'seq', parts: ['typeid ', sub(this.expression())] };
+      case 'tw':
+        this.i += 2;
+        return { k: 'seq', parts: ['throw ', sub(this.expression())] };
+      case 'tr':
+        this.i += 2;
+        return { k: 'atom', s: 'throw' };
+      case 'sZ': {
+        this.i += 2;
+        const t = this.peek() === 'T' ? this.templateParam() : this.functionParam();
+        return { k: 'sizeofpack', t };
+      }
+      case 'sP': {
+        this.i += 2;
+        const args: Node[] = [];
+        while (!this.eat('E')) args.push(this.templateArg());
+        return { k: 'atom', s: String(args.length) };
+      }
+      case 'sp':
+        this.i += 2;
+        return { k: 'expand', t: this.expression() };
+      case 'il':
+        this.i += 2;
+        return { k: 'seq', parts: ['{', list(this.exprList('E')), '}'] };
+      case 'tl': {
+        this.i += 2;
+        const t = this.type();
+        return { k: 'seq', parts: [t, '{', list(this.exprList('E')), '}'] };
+      }
+      case 'dt':
+      case 'pt': {
+        this.i += 2;
+        const e = this.expression();
+        const n = this.unresolvedName();
+        return { k: 'seq', parts: [sub(e), code === 'dt' ? '.' : '->', n] };
+      }
+      case 'nw':
+      case 'na': {
+        this.i += 2;
+        const place = this.exprList('_');
+        const t = this.type();
+        const parts: (string | Node)[] = [`${gs}new `];
+        if (place.length) parts.push('(', list(place), ') ');
+        parts.push(t);
+        if (this.eat('pi')) parts.push('(', list(this.exprList('E')), ')');
+        else if (this.peek() === 'i' && this.peek(1) === 'l') parts.push(this.expression());
+        this.expect('E');
+        return { k: 'seq', parts };
+      }
+      case 'dl':
+      case 'da':
+        this.i += 2;
+        return { k: 'seq', parts: [`${gs}${code === 'dl' ? 'delete ' : 'delete[] '}`, sub(this.expression())] };
+      case 'pp':
+      case 'mm': {
+        this.i += 2;
+        const name = OPERATORS[code]![0];
+        if (this.eat('_')) return { k: 'seq', parts: [name, sub(this.expression())] };
+        return { k: 'seq', parts: [sub(this.expression()), name] };
+      }
+      case 'sr':
+        return this.unresolvedName();
+      default:
+        break;
+    }
+    if (isDigit(c) || code === 'on' || code === 'dn') return this.unresolvedName();
+    const op = OPERATORS[code];
+    if (op) {
+      this.i += 2;
+      const [name, arity] = op;
+      if (arity === 1) {
+        let e = this.expression();
+        // &A::f: libiberty drops the parameter list of a qualified function whose address is taken.
+        if (code === 'ad' && e.k === 'enc' && e.fn && e.n.k === 'nested' && !e.fn.cv && !e.fn.ref) e = e.n;
+        return { k: 'seq', parts: [name, sub(e)] };
+      }
+      if (arity === 2) {
+        const a = this.expression();
+        const b = this.expression();
+        if (code === 'ix') return { k: 'seq', parts: [sub(a), '[', b, ']'] };
+        const parts: (string | Node)[] = [sub(a), name, sub(b)];
+        return name === '>' ? { k: 'seq', parts: ['(', ...parts, ')'] } : { k: 'seq', parts };
+      }
+      if (arity === 3 && code === 'qu') {
+        const a = this.expression();
+        const b = this.expression();
+        const d = this.expression();
+        return { k: 'seq', parts: [sub(a), '?', sub(b), ' : ', sub(d)] };
+      }
+    }
+    return fail();
+  }
+}
+
+/** `q::name<args>` as libiberty builds it: template args outside the qualified name. */
+function qualify(q: Node, base: Node): Node {
+  if (base.k === 'tmpl') return { k: 'tmpl', n: { k: 'nested', q, n: base.n }, args: base.args };
+  return { k: 'nested', q, n: base };
+}
+
+/** libiberty omits the enclosing function's return type in local names (`f()::x`). */
+function elideReturnType(enc: Node): Node {
+  if (enc.k === 'enc' && enc.fn && enc.fn.ret) return { k: 'enc', n: enc.n, fn: { ...enc.fn, ret: null } };
+  return enc;
+}
+
+/** A comma-separated list node (printed with libiberty's empty-element rule). */
+function list(items: Node[]): Node {
+  return { k: 'list', items };
+}
+
+/** A subexpression: parenthesized unless it is a plain name or function parameter. */
+function sub(n: Node): Node {
+  if (n.k === 'name' || n.k === 'nested' || n.k === 'fparam' || (n.k === 'seq' && n.parts[0] === '{')) return n;
+  return { k: 'seq', parts: ['(', n, ')'] };
+}
+
+class Printer {
+  out = '';
+  /** Last character appended; like libiberty's, it is not rewound when a trailing ", " is dropped. */
+  last = '';
+  /** Element of a template argument pack that a parameter stands for (set by pack expansions). */
+  packIndex = 0;
+  /** Template arguments of the function templates being printed, innermost last. */
+  templates: Node[][] = [];
+  /** Inside a lambda's parameter list, template parameters print as `auto:N`. */
+  lambdaDepth = 0;
+  /**
+   * libiberty quirk kept for identical output: a reference to a template parameter remembers the
+   * template scope it was first printed in, and a later substitution of it prints in that scope.
+   */
+  refScopes = new Map<Node, Node[][]>();
+  activeRefs = new Set<Node>();
+
+  inRefScope(n: Extract<Node, { k: 'ref' }>, f: () => void): void {
+    if (n.t.k !== 'tparam' || this.lambdaDepth > 0) return f();
+    const saved = this.refScopes.get(n.t);
+    if (!saved) {
+      this.refScopes.set(n.t, [...this.templates]);
+      return f();
+    }
+    if (this.activeRefs.has(n)) return f();
+    const current = this.templates;
+    this.templates = saved;
+    this.activeRefs.add(n);
+    try {
+      f();
+    } finally {
+      this.activeRefs.delete(n);
+      this.templates = current;
+    }
+  }
+
+  leftPtr(n: Extract<Node, { k: 'ptr' | 'ref' }>): void {
+    let t = n.t;
+    let sym = n.k === 'ptr' ? '*' : n.rv ? '&&' : '&';
+    if (n.k === 'ref') {
+      // Reference collapsing: T& & -> T&, T&& & -> T&, T& && -> T&, T&& && -> T&&.
+      for (let r = this.resolve(t), guard = 0; r.k === 'ref' && guard < 64; r = this.resolve(t), guard++) {
+        if (!r.rv) sym = '&';
+        t = r.t;
+      }
+    }
+    const af = this.isArrOrFn(t);
+    this.left(t);
+    if (af === 'arr') this.emit(' ');
+    if (af) this.emit('(');
+    this.emit(sym);
+  }
+
+  rightPtr(n: Extract<Node, { k: 'ptr' | 'ref' }>): void {
+    let t = n.t;
+    if (n.k === 'ref') for (let r = this.resolve(t), g = 0; r.k === 'ref' && g < 64; r = this.resolve(t), g++) t = r.t;
+    if (this.isArrOrFn(t)) this.emit(')');
+    this.right(t);
+  }
+
+  emit(s: string): void {
+    if (s === '') return;
+    this.out += s;
+    this.last = s[s.length - 1]!;
+    if (this.out.length > MAX_OUTPUT) fail();
+  }
+
+  /** The template argument a parameter refers to (a whole pack stays a pack). */
+  templateArg(n: Extract<Node, { k: 'tparam' }>): Node {
+    const args = this.templates[this.templates.length - 1];
+    if (!args) return fail();
+    return args[n.idx] ?? fail();
+  }
+
+  /** Follows template parameters (to the current pack element) to what they stand for. */
+  resolve(n: Node): Node {
+    for (let guard = 0; guard < 64; guard++) {
+      if (n.k !== 'tparam' || this.lambdaDepth > 0) return n;
+      let a = this.templateArg(n);
+      if (a.k === 'pack') a = a.elems[this.packIndex] ?? fail();
+      n = a;
+    }
+    return fail();
+  }
+
+  print(n: Node): void {
+    this.left(n);
+    this.right(n);
+  }
+
+  /**
+   * Comma-separated list, as libiberty prints its right-recursive argument lists: elements that
+   * print nothing (empty packs) keep their comma unless everything after them is empty too.
+   */
+  printList(nodes: Node[]): void {
+    let commaAt = -1; // where the ", " after the last non-empty element starts
+    let lastNonEmpty = -1;
+    for (let i = 0; i < nodes.length; i++) {
+      const before = this.out.length;
+      if (i > 0) this.emit(', ');
+      const start = this.out.length;
+      this.print(nodes[i]!);
+      if (this.out.length > start) {
+        lastNonEmpty = i;
+        commaAt = -1;
+      } else if (commaAt < 0 && i > 0) commaAt = before;
+    }
+    if (lastNonEmpty < nodes.length - 1 && nodes.length > 1) {
+      // Trailing elements printed nothing: drop them with their commas (libiberty keeps `last`).
+      if (commaAt >= 0) this.out = this.out.slice(0, commaAt);
+      this.last = ' ';
+    }
+  }
+
+  /** Whether printing `n` puts something after the declarator (function parameters, array bounds). */
+  hasRight(n: Node): boolean {
+    const r = this.resolve(n);
+    switch (r.k) {
+      case 'fn':
+      case 'arr':
+        return true;
+      case 'ptr':
+      case 'ref':
+      case 'qual':
+        return this.hasRight(r.t);
+      case 'pm':
+        return this.hasRight(r.m);
+      default:
+        return false;
+    }
+  }
+
+  /** Whether `n` is (cv-qualified) array or function type: pointers to it need parentheses. */
+  isArrOrFn(n: Node): 'arr' | 'fn' | null {
+    const r = this.resolve(n);
+    if (r.k === 'arr') return 'arr';
+    if (r.k === 'fn') return 'fn';
+    if (r.k === 'qual') return this.isArrOrFn(r.t);
+    return null;
+  }
+
+  /**
+   * cv-qualifiers: a qualifier already pending from an enclosing qualifier of the same chain is
+   * not printed twice (`KT_` with T = `int const` prints `int const`).
+   */
+  leftQual(n: Extract<Node, { k: 'qual' }>, pending: Set<string>): void {
+    const words = CV_WORDS.test(n.q) ? n.q.trim().split(' ') : null;
+    const inner = this.resolve(n.t);
+    if (words && inner.k === 'qual' && CV_WORDS.test(inner.q)) {
+      this.leftQual(inner, new Set([...pending, ...words]));
+    } else {
+      this.left(n.t);
+    }
+    if (inner.k === 'fn') return;
+    if (words) {
+      const own = words.filter((w) => !pending.has(w));
+      if (own.length) this.emit(' ' + own.join(' '));
+    } else this.emit(n.q);
+  }
+
+  left(n: Node): void {
+    switch (n.k) {
+      case 'name':
+      case 'atom':
+      case 'fparam':
+        this.emit(n.s);
+        return;
+      case 'nested':
+        this.print(n.q);
+        this.emit('::');
+        this.print(n.n);
+        return;
+      case 'tmpl':
+        this.print(n.n);
+        if (this.last === '<') this.emit(' ');
+        this.emit('<');
+        this.printList(n.args);
+        if (this.last === '>') this.emit(' ');
+        this.emit('>');
+        return;
+      case 'abi':
+        this.print(n.n);
+        this.emit(`[abi:${n.tag}]`);
+        return;
+      case 'ctor':
+        if (n.dtor) this.emit('~');
+        this.print(n.n);
+        return;
+      case 'conv':
+        this.emit('operator ');
+        this.print(n.t);
+        return;
+      case 'qual':
+        this.leftQual(n, new Set());
+        return;
+      case 'ref':
+        this.inRefScope(n, () => this.leftPtr(n));
+        return;
+      case 'ptr':
+        this.leftPtr(n);
+        return;
+      case 'pm': {
+        const af = this.isArrOrFn(n.m);
+        this.left(n.m);
+        this.emit(af ? '(' : ' ');
+        this.print(n.c);
+        this.emit('::*');
+        return;
+      }
+      case 'fn':
+        if (n.ret) {
+          this.left(n.ret);
+          if (!this.hasRight(n.ret)) this.emit(' ');
+        }
+        return;
+      case 'arr':
+        this.left(n.t);
+        return;
+      case 'enc': {
+        const fn = n.fn;
+        // A function template's parameters resolve against its own template arguments.
+        const args = fn ? templateArgsOf(n.n) : null;
+        if (args) this.templates.push(args);
+        if (fn?.ret) {
+          this.left(fn.ret);
+          if (!this.hasRight(fn.ret)) this.emit(' ');
+        }
+        this.print(n.n);
+        if (fn) {
+          this.emit('(');
+          this.printList(fn.params);
+          this.emit(')');
+          if (fn.ret) this.right(fn.ret);
+          this.emit(fn.cv + fn.ref);
+          if (fn.exc) this.print(fn.exc);
+        }
+        if (args) this.templates.pop();
+        return;
+      }
+      case 'special':
+        this.emit(n.pre);
+        this.print(n.c);
+        return;
+      case 'ctorvt':
+        this.emit('construction vtable for ');
+        this.print(n.b);
+        this.emit('-in-');
+        this.print(n.a);
+        return;
+      case 'local':
+        this.print(n.enc);
+        this.emit('::');
+        this.print(n.ent);
+        return;
+      case 'clone':
+        this.print(n.c);
+        this.emit(` [clone ${n.suffix}]`);
+        return;
+      case 'tparam':
+        if (this.lambdaDepth > 0) {
+          this.emit(`auto:${n.idx + 1}`);
+          return;
+        }
+        this.left(this.resolve(n));
+        return;
+      case 'lambda':
+        this.emit('{lambda(');
+        this.lambdaDepth++;
+        this.printList(n.params);
+        this.lambdaDepth--;
+        this.emit(`)#${n.num}}`);
+        return;
+      case 'pack':
+        this.printList(n.elems);
+        return;
+      case 'expand': {
+        const pack = this.findPack(n.t);
+        if (!pack) {
+          this.print(sub(n.t));
+          this.emit('...');
+          return;
+        }
+        const saved = this.packIndex;
+        for (let i = 0; i < pack.elems.length; i++) {
+          if (i > 0) this.emit(', ');
+          this.packIndex = i;
+          this.print(n.t);
+        }
+        this.packIndex = saved;
+        return;
+      }
+      case 'sizeofpack': {
+        const r = this.findPack(n.t);
+        this.emit(String(r ? r.elems.length : 0));
+        return;
+      }
+      case 'seq':
+        for (const p of n.parts) {
+          if (typeof p === 'string') this.emit(p);
+          else this.print(p);
+        }
+        return;
+      case 'list':
+        this.printList(n.items);
+        return;
+    }
+  }
+
+  right(n: Node): void {
+    switch (n.k) {
+      case 'qual':
+        this.right(n.t);
+        if (this.resolve(n.t).k === 'fn') this.emit(n.q);
+        return;
+      case 'ref':
+        this.inRefScope(n, () => this.rightPtr(n));
+        return;
+      case 'ptr':
+        this.rightPtr(n);
+        return;
+      case 'pm':
+        if (this.isArrOrFn(n.m)) this.emit(')');
+        this.right(n.m);
+        return;
+      case 'fn':
+        this.emit('(');
+        this.printList(n.params);
+        this.emit(')');
+        if (n.ret) this.right(n.ret);
+        this.emit(n.cv + n.ref);
+        if (n.exc) this.print(n.exc);
+        return;
+      case 'arr':
+        if (this.last !== ']') this.emit(' ');
+        this.emit('[');
+        if (n.dim) this.print(n.dim);
+        this.emit(']');
+        this.right(n.t);
+        return;
+      case 'tparam':
+        if (this.lambdaDepth === 0) this.right(this.resolve(n));
+        return;
+      default:
+        return;
+    }
+  }
+
+  /** The first template argument pack that `n` refers to (for a pack expansion). */
+  findPack(n: Node, depth = 0): Extract<Node, { k: 'pack' }> | null {
+    if (depth > 64) return null;
+    switch (n.k) {
+      case 'tparam': {
+        if (this.lambdaDepth > 0) return null;
+        const a = this.templates[this.templates.length - 1]?.[n.idx];
+        return a?.k === 'pack' ? a : null;
+      }
+      case 'ptr':
+      case 'ref':
+      case 'qual':
+      case 'arr':
+      case 'expand':
+        return this.findPack(n.t, depth + 1);
+      case 'pm':
+        return this.findPack(n.c, depth + 1) ?? this.findPack(n.m, depth + 1);
+      case 'fn':
+        for (const p of [...(n.ret ? [n.ret] : []), ...n.params]) {
+          const f = this.findPack(p, depth + 1);
+          if (f) return f;
+        }
+        return null;
+      case 'tmpl':
+        for (const a of n.args) {
+          const f = this.findPack(a, depth + 1);
+          if (f) return f;
+        }
+        return this.findPack(n.n, depth + 1);
+      case 'nested':
+        return this.findPack(n.q, depth + 1) ?? this.findPack(n.n, depth + 1);
+      case 'seq':
+        for (const p of n.parts) {
+          if (typeof p === 'string') continue;
+          const f = this.findPack(p, depth + 1);
+          if (f) return f;
+        }
+        return null;
+      case 'list':
+        for (const p of n.items) {
+          const f = this.findPack(p, depth + 1);
+          if (f) return f;
+        }
+        return null;
+      default:
+        return null;
+    }
+  }
+}
+
+const CV_WORDS = /^( (const|volatile|restrict))+$/;
+
+/** The template arguments of a function's name (through a local name to its entity), if any. */
+function templateArgsOf(name: Node): Node[] | null {
+  const n = name.k === 'local' ? name.ent : name;
+  return n.k === 'tmpl' ? n.args : null;
+}
+
+function printNode(n: Node): string {
+  const p = new Printer();
+  p.print(n);
+  return p.out;
+}
+
+function printTemplateArgs(args: Node[]): string {
+  const p = new Printer();
+  p.emit('<');
+  p.printList(args);
+  if (p.last === '>') p.emit(' ');
+  p.emit('>');
+  return p.out;
+}
+
+/** Demangles an Itanium C++ symbol (`_Z...`, with clone suffixes); null when it cannot. */
+export function demangleItanium(mangled: string): string | null {
+  if (!mangled.startsWith('_Z') || mangled.length > 8192) return null;
+  try {
+    const p = new Parser(mangled);
+    return printNode(p.mangled());
+  } catch (e) {
+    if (e instanceof Fail || e instanceof RangeError) return null;
+    throw e;
+  }
+}

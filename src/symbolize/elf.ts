@@ -1,0 +1,620 @@
+// ELF64 little-endian reader for symbolization: headers first, then only the sections a lookup
+// needs (symbol and string tables, the build-id note). Never reads a whole multi-hundred-MB file.
+import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+
+/** Malformed, truncated or unsupported input. Every failure to parse surfaces as this type. */
+export class ElfError extends Error {
+  constructor(
+    readonly code: 'ENOTELF' | 'EUNSUPPORTED' | 'ETRUNCATED' | 'EIO',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'ElfError';
+  }
+}
+
+/** Random-access bytes: a file, or a buffer (the vDSO image read from /proc/PID/mem). */
+export interface ByteSource {
+  readonly size: number;
+  /** Up to `length` bytes at `offset`; shorter only at the end of the source. */
+  read(offset: number, length: number): Buffer;
+  close(): void;
+}
+
+export class BufferSource implements ByteSource {
+  constructor(private readonly buf: Buffer) {}
+  get size(): number {
+    return this.buf.length;
+  }
+  read(offset: number, length: number): Buffer {
+    if (offset >= this.buf.length || length <= 0) return Buffer.alloc(0);
+    return this.buf.subarray(offset, Math.min(this.buf.length, offset + length));
+  }
+  close(): void {}
+}
+
+export class FileSource implements ByteSource {
+  private fd: number | null;
+  readonly size: number;
+  private constructor(fd: number) {
+    this.fd = fd;
+    this.size = fstatSync(fd).size;
+  }
+  /** Opens `path` read-only; throws ElfError('EIO') when it cannot. */
+  static open(path: string): FileSource {
+    let fd: number;
+    try {
+      fd = openSync(path, 'r');
+    } catch (e) {
+      throw new ElfError('EIO', `cannot open ${path}: ${(e as Error).message}`);
+    }
+    try {
+      return new FileSource(fd);
+    } catch (e) {
+      closeSync(fd);
+      throw new ElfError('EIO', `cannot stat ${path}: ${(e as Error).message}`);
+    }
+  }
+  read(offset: number, length: number): Buffer {
+    if (this.fd === null) throw new ElfError('EIO', 'file is closed');
+    const len = Math.max(0, Math.min(length, this.size - offset));
+    const buf = Buffer.allocUnsafe(len);
+    let done = 0;
+    try {
+      while (done < len) {
+        const n = readSync(this.fd, buf, done, len - done, offset + done);
+        if (n <= 0) break;
+        done += n;
+      }
+    } catch (e) {
+      throw new ElfError('EIO', `read failed: ${(e as Error).message}`);
+    }
+    return done === len ? buf : buf.subarray(0, done);
+  }
+  close(): void {
+    if (this.fd !== null) {
+      try {
+        closeSync(this.fd);
+      } catch {
+        // already closed
+      }
+      this.fd = null;
+    }
+  }
+}
+
+export const ET_EXEC = 2;
+export const ET_DYN = 3;
+export const PT_LOAD = 1;
+export const PT_NOTE = 4;
+export const PF_X = 1;
+const SHT_SYMTAB = 2;
+const SHT_NOTE = 7;
+const SHT_NOBITS = 8;
+const SHT_DYNSYM = 11;
+const SHN_UNDEF = 0;
+const SHN_LORESERVE = 0xff00;
+const SHN_XINDEX = 0xffff;
+const STT_FUNC = 2;
+const STT_GNU_IFUNC = 10;
+const STB_LOCAL = 0;
+const STB_GLOBAL = 1;
+const STB_WEAK = 2;
+const NT_GNU_BUILD_ID = 3;
+const EHDR_SIZE = 64;
+const SHDR_SIZE = 64;
+const PHDR_SIZE = 56;
+const SYM_SIZE = 24;
+/** Sanity bounds against corrupt headers claiming absurd counts. */
+const MAX_SECTIONS = 1 << 20;
+const MAX_PHDRS = 1 << 16;
+const MAX_NOTE_BYTES = 1 << 20;
+
+export interface ElfSection {
+  index: number;
+  name: string;
+  type: number;
+  flags: bigint;
+  addr: bigint;
+  offset: number;
+  size: number;
+  link: number;
+  info: number;
+  entsize: number;
+}
+
+export interface ElfProgramHeader {
+  type: number;
+  flags: number;
+  offset: bigint;
+  vaddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+}
+
+export interface ElfSymbol {
+  name: string;
+  /** st_value: the symbol's virtual address in the file's address space. */
+  value: bigint;
+  /** st_size (0 when the producer did not record one). */
+  size: bigint;
+  type: 'func' | 'ifunc';
+  binding: 'local' | 'global' | 'weak' | 'other';
+  sectionIndex: number;
+  source: 'symtab' | 'dynsym';
+}
+
+/** A lookup result: the covering symbol and how far into it the address lies. */
+export interface ElfSymbolMatch {
+  name: string;
+  start: bigint;
+  /** Exclusive end of the range this symbol covers (from st_size, or up to the next symbol). */
+  end: bigint;
+  offset: bigint;
+}
+
+function u16(b: Buffer, o: number): number {
+  return b.readUInt16LE(o);
+}
+function u32(b: Buffer, o: number): number {
+  return b.readUInt32LE(o);
+}
+function u64(b: Buffer, o: number): bigint {
+  return b.readBigUInt64LE(o);
+}
+/** A u64 file offset/size as a JS number, clamped (beyond 2^53 it is certainly past EOF). */
+function u64n(b: Buffer, o: number): number {
+  const v = b.readBigUInt64LE(o);
+  return v > BigInt(Number.MAX_SAFE_INTEGER) ? Number.MAX_SAFE_INTEGER : Number(v);
+}
+
+/** Parses ELF notes in `buf`, returning the GNU build-id (lowercase hex) if present. */
+export function parseBuildIdNote(buf: Buffer): string | undefined {
+  let o = 0;
+  while (o + 12 <= buf.length) {
+    const namesz = u32(buf, o);
+    const descsz = u32(buf, o + 4);
+    const type = u32(buf, o + 8);
+    const nameOff = o + 12;
+    const descOff = nameOff + ((namesz + 3) & ~3);
+    const next = descOff + ((descsz + 3) & ~3);
+    if (namesz > buf.length || descsz > buf.length || descOff + descsz > buf.length) return undefined;
+    const name = buf.toString('latin1', nameOff, nameOff + namesz).replace(/\0+$/, '');
+    if (type === NT_GNU_BUILD_ID && name === 'GNU' && descsz > 0) return buf.toString('hex', descOff, descOff + descsz);
+    if (next <= o) return undefined;
+    o = next;
+  }
+  return undefined;
+}
+
+/** The symbol index built lazily from .symtab and .dynsym. */
+interface SymbolIndex {
+  /**
+   * Addresses are stored as doubles relative to `base` (0 unless the file's symbols sit above
+   * 2^53, as an old vDSO linked at 0xffffffffff700000 does), so lookups avoid BigInt arithmetic.
+   */
+  base: bigint;
+  starts: Float64Array;
+  ends: Float64Array;
+  /** Running maximum of `ends`, so lookups can stop walking back over overlapping symbols. */
+  maxEnds: Float64Array;
+  /** Per entry: which string table (index into `strtabs`) and offset of the name. */
+  strtabOf: Uint8Array;
+  nameOff: Uint32Array;
+  names: (string | undefined)[];
+  strtabs: Buffer[];
+}
+
+/**
+ * An ELF64 LE file. Construction reads the ELF header, section headers, section names and
+ * program headers; symbol tables and notes are read on first use.
+ */
+export class ElfFile {
+  readonly type: number;
+  readonly machine: number;
+  readonly entry: bigint;
+  readonly sections: readonly ElfSection[];
+  readonly programHeaders: readonly ElfProgramHeader[];
+  /** Problems met while parsing (truncated tables, bad offsets); what is valid is still used. */
+  readonly problems: string[] = [];
+  private index: SymbolIndex | null = null;
+  private buildIdValue: string | undefined | null = null;
+
+  private constructor(private readonly src: ByteSource) {
+    if (src.size < EHDR_SIZE) throw new ElfError('ENOTELF', `too short for an ELF header (${src.size} bytes)`);
+    const eh = src.read(0, EHDR_SIZE);
+    if (eh.length < EHDR_SIZE) throw new ElfError('ETRUNCATED', 'short read of the ELF header');
+    if (eh[0] !== 0x7f || eh[1] !== 0x45 || eh[2] !== 0x4c || eh[3] !== 0x46) throw new ElfError('ENOTELF', 'no ELF magic');
+    if (eh[4] !== 2) throw new ElfError('EUNSUPPORTED', 'not ELF64');
+    if (eh[5] !== 1) throw new ElfError('EUNSUPPORTED', 'not little-endian');
+    this.type = u16(eh, 16);
+    this.machine = u16(eh, 18);
+    this.entry = u64(eh, 24);
+    const phoff = u64n(eh, 32);
+    const shoff = u64n(eh, 40);
+    const phentsize = u16(eh, 54);
+    let phnum = u16(eh, 56);
+    const shentsize = u16(eh, 58);
+    let shnum = u16(eh, 60);
+    let shstrndx = u16(eh, 62);
+
+    // Section headers, with extended numbering (e_shnum == 0 / e_shstrndx == SHN_XINDEX).
+    const sections: ElfSection[] = [];
+    if (shoff > 0 && shoff < src.size && shentsize >= SHDR_SIZE) {
+      if (shnum === 0 || shstrndx === SHN_XINDEX || phnum === 0xffff) {
+        const first = src.read(shoff, SHDR_SIZE);
+        if (first.length === SHDR_SIZE) {
+          if (shnum === 0) shnum = Math.min(u64n(first, 32), MAX_SECTIONS);
+          if (shstrndx === SHN_XINDEX) shstrndx = u32(first, 40);
+          if (phnum === 0xffff) phnum = u32(first, 44);
+        }
+      }
+      const want = Math.min(shnum, MAX_SECTIONS);
+      const raw = src.read(shoff, want * shentsize);
+      const have = Math.floor(raw.length / shentsize);
+      if (have < want) this.problems.push(`section header table truncated (${have} of ${want})`);
+      for (let i = 0; i < have; i++) {
+        const o = i * shentsize;
+        sections.push({
+          index: i,
+          name: '',
+          type: u32(raw, o + 4),
+          flags: u64(raw, o + 8),
+          addr: u64(raw, o + 16),
+          offset: u64n(raw, o + 24),
+          size: u64n(raw, o + 32),
+          link: u32(raw, o + 40),
+          info: u32(raw, o + 44),
+          entsize: u64n(raw, o + 56),
+        });
+      }
+      const strSec = sections[shstrndx];
+      if (strSec && strSec.type !== SHT_NOBITS) {
+        const names = this.sectionData(strSec);
+        for (let i = 0; i < have; i++) {
+          const nameOff = u32(raw, i * shentsize);
+          sections[i]!.name = cstr(names, nameOff);
+        }
+      } else if (have > 0) {
+        this.problems.push('no section name table');
+      }
+    } else if (shoff !== 0) {
+      this.problems.push('section header table outside the file');
+    }
+    this.sections = sections;
+
+    const phdrs: ElfProgramHeader[] = [];
+    if (phoff > 0 && phoff < src.size && phentsize >= PHDR_SIZE) {
+      const want = Math.min(phnum, MAX_PHDRS);
+      const raw = src.read(phoff, want * phentsize);
+      const have = Math.floor(raw.length / phentsize);
+      if (have < want) this.problems.push(`program header table truncated (${have} of ${want})`);
+      for (let i = 0; i < have; i++) {
+        const o = i * phentsize;
+        phdrs.push({
+          type: u32(raw, o),
+          flags: u32(raw, o + 4),
+          offset: u64(raw, o + 8),
+          vaddr: u64(raw, o + 16),
+          filesz: u64(raw, o + 32),
+          memsz: u64(raw, o + 40),
+        });
+      }
+    }
+    this.programHeaders = phdrs;
+  }
+
+  /** Parses `src`; throws ElfError when it is not a usable ELF64 LE image. Takes ownership of `src`. */
+  static fromSource(src: ByteSource): ElfFile {
+    try {
+      return new ElfFile(src);
+    } catch (e) {
+      src.close();
+      throw asElfError(e);
+    }
+  }
+
+  /** Opens and parses the headers of `path` (the file stays open for lazy reads until close()). */
+  static open(path: string): ElfFile {
+    return ElfFile.fromSource(FileSource.open(path));
+  }
+
+  static fromBuffer(buf: Buffer): ElfFile {
+    return ElfFile.fromSource(new BufferSource(buf));
+  }
+
+  close(): void {
+    this.src.close();
+  }
+
+  section(name: string): ElfSection | undefined {
+    return this.sections.find((s) => s.name === name);
+  }
+
+  get hasEhFrame(): boolean {
+    return this.sections.some((s) => s.name === '.eh_frame' && s.type !== SHT_NOBITS && s.size > 0);
+  }
+
+  get hasDebugFrame(): boolean {
+    return this.sections.some((s) => s.name === '.debug_frame' && s.type !== SHT_NOBITS && s.size > 0);
+  }
+
+  get hasSymtab(): boolean {
+    return this.sections.some((s) => s.type === SHT_SYMTAB && s.size > 0);
+  }
+
+  /** PT_LOAD segments, in file order. */
+  get loadSegments(): ElfProgramHeader[] {
+    return this.programHeaders.filter((p) => p.type === PT_LOAD);
+  }
+
+  /**
+   * The PT_LOAD segment whose file bytes contain `fileOffset`, or undefined (never a guess).
+   */
+  loadSegmentForOffset(fileOffset: bigint): ElfProgramHeader | undefined {
+    for (const p of this.programHeaders) {
+      if (p.type === PT_LOAD && fileOffset >= p.offset && fileOffset < p.offset + p.filesz) return p;
+    }
+    return undefined;
+  }
+
+  /** The GNU build-id as lowercase hex, from .note.gnu.build-id (or any note section/segment). */
+  get buildId(): string | undefined {
+    if (this.buildIdValue === null) this.buildIdValue = this.readBuildId();
+    return this.buildIdValue;
+  }
+
+  private readBuildId(): string | undefined {
+    try {
+      const named = this.sections.find((s) => s.name === '.note.gnu.build-id' && s.type === SHT_NOTE);
+      const candidates = named ? [named, ...this.sections.filter((s) => s.type === SHT_NOTE && s !== named)] : this.sections.filter((s) => s.type === SHT_NOTE);
+      for (const s of candidates) {
+        const id = parseBuildIdNote(this.sectionData(s, MAX_NOTE_BYTES));
+        if (id) return id;
+      }
+      for (const p of this.programHeaders) {
+        if (p.type !== PT_NOTE) continue;
+        const off = Number(p.offset);
+        const len = Math.min(Number(p.filesz), MAX_NOTE_BYTES);
+        if (!Number.isSafeInteger(off) || off >= this.src.size) continue;
+        const id = parseBuildIdNote(this.src.read(off, len));
+        if (id) return id;
+      }
+    } catch (e) {
+      this.problems.push(`build-id: ${(e as Error).message}`);
+    }
+    return undefined;
+  }
+
+  /** The bytes of a section, clamped to the file (and to `max` bytes). */
+  private sectionData(s: ElfSection, max = Number.MAX_SAFE_INTEGER): Buffer {
+    if (s.type === SHT_NOBITS || s.offset >= this.src.size) return Buffer.alloc(0);
+    const len = Math.min(s.size, max, this.src.size - s.offset);
+    if (len < s.size && len < max) this.problems.push(`section ${s.name || s.index} truncated`);
+    return this.src.read(s.offset, len);
+  }
+
+  /** Every function symbol (STT_FUNC, STT_GNU_IFUNC) from .symtab and .dynsym, unsorted. */
+  functionSymbols(): ElfSymbol[] {
+    const out: ElfSymbol[] = [];
+    for (const t of this.readSymbolTables()) {
+      for (let i = 0; i < t.count; i++) {
+        const o = i * t.entsize;
+        const info = t.data[o + 4]!;
+        const stype = info & 0xf;
+        if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC) continue;
+        const shndx = u16(t.data, o + 6);
+        if (shndx === SHN_UNDEF || (shndx >= SHN_LORESERVE && shndx !== SHN_XINDEX)) continue;
+        const bind = info >> 4;
+        out.push({
+          name: cstr(t.strtab, u32(t.data, o)),
+          value: u64(t.data, o + 8),
+          size: u64(t.data, o + 16),
+          type: stype === STT_FUNC ? 'func' : 'ifunc',
+          binding: bind === STB_LOCAL ? 'local' : bind === STB_GLOBAL ? 'global' : bind === STB_WEAK ? 'weak' : 'other',
+          sectionIndex: shndx,
+          source: t.source,
+        });
+      }
+    }
+    return out;
+  }
+
+  private readSymbolTables(): { source: 'symtab' | 'dynsym'; data: Buffer; entsize: number; count: number; strtab: Buffer }[] {
+    const out: { source: 'symtab' | 'dynsym'; data: Buffer; entsize: number; count: number; strtab: Buffer }[] = [];
+    for (const type of [SHT_SYMTAB, SHT_DYNSYM]) {
+      for (const s of this.sections) {
+        if (s.type !== type) continue;
+        const entsize = s.entsize >= SYM_SIZE ? s.entsize : SYM_SIZE;
+        const data = this.sectionData(s);
+        const count = Math.floor(data.length / entsize);
+        const strSec = this.sections[s.link];
+        if (!strSec) {
+          this.problems.push(`${s.name}: bad string table link ${s.link}`);
+          continue;
+        }
+        out.push({ source: type === SHT_SYMTAB ? 'symtab' : 'dynsym', data, entsize, count, strtab: this.sectionData(strSec) });
+      }
+    }
+    return out;
+  }
+
+  /** Number of distinct function start addresses (builds the index). */
+  get symbolCount(): number {
+    return this.symbolIndex().starts.length;
+  }
+
+  /** The function symbol covering `vaddr` (a file-relative virtual address), if any. */
+  lookup(vaddr: bigint): ElfSymbolMatch | undefined {
+    const ix = this.symbolIndex();
+    if (vaddr < ix.base) return undefined;
+    const rel = vaddr - ix.base;
+    if (rel > 0x1fffffffffffffn) return undefined;
+    const x = Number(rel);
+    const { starts, ends, maxEnds } = ix;
+    let lo = 0;
+    let hi = starts.length - 1;
+    let i = -1;
+    while (lo <= hi) {
+      const mid = (lo + hi) >>> 1;
+      if (starts[mid]! <= x) {
+        i = mid;
+        lo = mid + 1;
+      } else hi = mid - 1;
+    }
+    // The nearest start at or below vaddr usually covers it; otherwise an earlier, larger
+    // symbol may still enclose it. maxEnds bounds the walk.
+    for (let j = i, steps = 0; j >= 0 && maxEnds[j]! > x && steps < 4096; j--, steps++) {
+      if (ends[j]! > x) {
+        let name = ix.names[j];
+        if (name === undefined) {
+          name = cstr(ix.strtabs[ix.strtabOf[j]!]!, ix.nameOff[j]!);
+          ix.names[j] = name;
+        }
+        const start = ix.base + BigInt(starts[j]!);
+        return { name, start, end: ix.base + BigInt(ends[j]!), offset: vaddr - start };
+      }
+    }
+    return undefined;
+  }
+
+  /** Builds (once) the sorted, de-duplicated address index. Names stay undecoded until looked up. */
+  private symbolIndex(): SymbolIndex {
+    if (this.index) return this.index;
+    let tables: ReturnType<ElfFile['readSymbolTables']> = [];
+    try {
+      tables = this.readSymbolTables();
+    } catch (e) {
+      this.problems.push(`symbols: ${(e as Error).message}`);
+    }
+    const total = tables.reduce((n, t) => n + t.count, 0);
+    // Function symbols, columnar: value (as hi/lo words), size, preference rank, section, name.
+    const hiW = new Uint32Array(total);
+    const loW = new Uint32Array(total);
+    const size = new Float64Array(total);
+    const rank = new Uint8Array(total);
+    const shndxOf = new Uint32Array(total);
+    const tabOf = new Uint8Array(total);
+    const nameAt = new Uint32Array(total);
+    const strtabs: Buffer[] = [];
+    let n = 0;
+    let needBase = false;
+    for (const t of tables) {
+      const strIdx = strtabs.length;
+      if (strIdx > 255) break;
+      strtabs.push(t.strtab);
+      // An aligned copy viewed as 32-bit words: far faster than Buffer reads per field.
+      if (t.entsize % 4 !== 0) continue;
+      const stride = t.entsize / 4;
+      const w = new Uint32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.count * t.entsize));
+      const strtab = t.strtab;
+      const fromSymtab = t.source === 'symtab';
+      for (let i = 0, o = 0; i < t.count; i++, o += stride) {
+        const w1 = w[o + 1]!;
+        const info = w1 & 0xff;
+        const stype = info & 0xf;
+        if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC) continue;
+        const shndx = w1 >>> 16;
+        if (shndx === SHN_UNDEF || (shndx >= SHN_LORESERVE && shndx !== SHN_XINDEX)) continue;
+        const nameOff = w[o]!;
+        if (nameOff >= strtab.length || strtab[nameOff] === 0) continue; // unnamed
+        const bind = info >> 4;
+        loW[n] = w[o + 2]!;
+        hiW[n] = w[o + 3]!;
+        if (hiW[n]! >= 0x200000) needBase = true;
+        const szHi = w[o + 5]!;
+        size[n] = szHi >= 0x200000 ? 2 ** 53 : szHi * 4294967296 + w[o + 4]!;
+        // Preference among aliases at one address: global, then weak, then local; symtab first.
+        rank[n] = (bind === STB_GLOBAL ? 0 : bind === STB_WEAK ? 1 : 2) * 2 + (fromSymtab ? 0 : 1);
+        shndxOf[n] = shndx;
+        tabOf[n] = strIdx;
+        nameAt[n] = nameOff;
+        n++;
+      }
+    }
+    // Addresses as doubles, relative to the lowest one when they do not fit in 53 bits.
+    let base = 0n;
+    const vals = new Float64Array(n);
+    if (needBase) {
+      let min: bigint | null = null;
+      for (let i = 0; i < n; i++) {
+        const v = (BigInt(hiW[i]!) << 32n) | BigInt(loW[i]!);
+        if (min === null || v < min) min = v;
+      }
+      base = min ?? 0n;
+      for (let i = 0; i < n; i++) {
+        const rel = ((BigInt(hiW[i]!) << 32n) | BigInt(loW[i]!)) - base;
+        vals[i] = rel > 0x1fffffffffffffn ? 2 ** 53 : Number(rel);
+      }
+    } else {
+      for (let i = 0; i < n; i++) vals[i] = hiW[i]! * 4294967296 + loW[i]!;
+    }
+    const order = new Uint32Array(n);
+    for (let i = 0; i < n; i++) order[i] = i;
+    order.sort((a, b) => vals[a]! - vals[b]! || rank[a]! - rank[b]!);
+    // One entry per start address: the preferred alias, with the largest recorded size.
+    const u: number[] = [];
+    const uSize: number[] = [];
+    for (let k = 0; k < n; k++) {
+      const i = order[k]!;
+      const last = u.length - 1;
+      if (last >= 0 && vals[u[last]!] === vals[i]) {
+        if (size[i]! > uSize[last]!) uSize[last] = size[i]!;
+        continue;
+      }
+      u.push(i);
+      uSize.push(size[i]!);
+    }
+    const m = u.length;
+    const starts = new Float64Array(m);
+    const ends = new Float64Array(m);
+    const maxEnds = new Float64Array(m);
+    const strtabOf = new Uint8Array(m);
+    const nameOff = new Uint32Array(m);
+    for (let k = 0; k < m; k++) starts[k] = vals[u[k]!]!;
+    for (let k = 0; k < m; k++) {
+      const i = u[k]!;
+      const start = starts[k]!;
+      let end: number;
+      if (uSize[k]! > 0) {
+        end = start + uSize[k]!;
+      } else {
+        // Size unknown: covers up to the next symbol, but never past the end of its section.
+        const sec = this.sections[shndxOf[i]!];
+        const secAddr = sec ? Number(sec.addr - base) : NaN;
+        const secEnd = sec && sec.size > 0 && start >= secAddr ? secAddr + sec.size : start + 1;
+        const next = k + 1 < m ? starts[k + 1]! : Infinity;
+        end = Math.min(next, secEnd);
+        if (!(end > start)) end = start + 1;
+      }
+      ends[k] = end;
+      maxEnds[k] = k > 0 && maxEnds[k - 1]! > end ? maxEnds[k - 1]! : end;
+      strtabOf[k] = tabOf[i]!;
+      nameOff[k] = nameAt[i]!;
+    }
+    this.index = { base, starts, ends, maxEnds, strtabOf, nameOff, names: new Array<string | undefined>(m), strtabs };
+    return this.index;
+  }
+}
+
+function cstr(buf: Buffer, off: number): string {
+  if (off >= buf.length) return '';
+  let end = buf.indexOf(0, off);
+  if (end < 0) end = buf.length;
+  return buf.toString('utf8', off, end);
+}
+
+function asElfError(e: unknown): ElfError {
+  if (e instanceof ElfError) return e;
+  // RangeError from a Buffer read past a short read: the file is truncated or corrupt.
+  return new ElfError('ETRUNCATED', `malformed ELF: ${(e as Error)?.message ?? String(e)}`);
+}
+
+/** Runs `fn`, converting any non-ElfError failure from malformed input into an ElfError. */
+export function guardElf<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw asElfError(e);
+  }
+}

@@ -1,0 +1,463 @@
+// The symbolization stage: raw addresses from the kernel's stack maps -> Frames. User space goes
+// through /proc/PID/maps and the mapped ELF files (read through /proc/PID/root, so processes in
+// containers resolve), JIT code through /tmp/perf-PID.map, kernel space through /proc/kallsyms.
+// Nothing is guessed: an address no symbol covers prints as `module+0xoffset` or `[unknown]`.
+import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
+import { basename } from 'node:path';
+import type { Frame } from '../aggregate/model.js';
+import { demangle } from './demangle.js';
+import { ElfError, ElfFile, parseBuildIdNote } from './elf.js';
+import { KernelSymbols } from './kallsyms.js';
+import { LivePerfMap } from './perfmap.js';
+import { elfVaddrOf, fileOffsetOf, findMapping, mergeMaps, readProcMaps, type LoadSegment, type MapEntry } from './procmaps.js';
+
+export { demangle } from './demangle.js';
+export { ElfError, ElfFile } from './elf.js';
+export { KernelSymbols } from './kallsyms.js';
+export { PerfMap } from './perfmap.js';
+export { parseMaps, readProcMaps, type MapEntry } from './procmaps.js';
+
+export interface SymbolizerOptions {
+  /** procfs root; tests point it at a fake tree. Default `/proc`. */
+  procRoot?: string;
+  /** sysfs root, for the kernel's and modules' build-ids. Default `/sys`. */
+  sysRoot?: string;
+  /** Where runtimes write `perf-PID.map`. Default `/tmp`. */
+  perfMapDir?: string;
+  /** Default `<procRoot>/kallsyms`. */
+  kallsymsPath?: string;
+  /** Default `<procRoot>/modules`. */
+  modulesPath?: string;
+  /** Demangle C++ and Rust names (default true). */
+  demangle?: boolean;
+  /** Searched for `.build-id/xx/yyyy.debug` when a binary has no .symtab. Default `/usr/lib/debug`. */
+  debugDirs?: string[];
+}
+
+export interface SymbolizerStats {
+  /** ELF files whose headers were parsed (one per distinct binary, however many processes map it). */
+  elfFilesOpened: number;
+  /** Mappings that reused an already parsed binary (same device and inode, or same build-id). */
+  elfCacheHits: number;
+  /** Reads of /proc/PID/maps. */
+  mapsReads: number;
+  /** Addresses resolved without the cache, user and kernel. */
+  lookups: number;
+}
+
+/** A parsed binary shared by every mapping of it. */
+interface Module {
+  elf: ElfFile | null;
+  /** Separate debug file (by build-id) used for symbols when `elf` has no .symtab. */
+  debug: ElfFile | null;
+  buildId?: string;
+  loads: LoadSegment[];
+  /** ELF vaddr -> demangled name (null: no symbol covers it). */
+  names: Map<bigint, string | null>;
+}
+
+interface ProcState {
+  maps: MapEntry[];
+  /** Per mapping: the module backing it (null: not readable / not ELF). */
+  modules: Map<MapEntry, Module | null>;
+  frames: Map<bigint, Frame>;
+  /** Addresses that resolved to nothing; retried after the maps are re-read. */
+  unresolved: Set<bigint>;
+  perfMap: LivePerfMap;
+  /** True once reading the maps failed (the process is gone). */
+  gone: boolean;
+  /** Never had maps: exited before any snapshot. */
+  neverRead: boolean;
+}
+
+const UNKNOWN = '[unknown]';
+const MAX_VDSO = 1 << 20;
+
+function hex(v: bigint): string {
+  return '0x' + v.toString(16);
+}
+
+export class Symbolizer {
+  private readonly procRoot: string;
+  private readonly sysRoot: string;
+  private readonly perfMapDir: string;
+  private readonly kallsymsPath: string;
+  private readonly modulesPath: string;
+  private readonly doDemangle: boolean;
+  private readonly debugDirs: string[];
+
+  private readonly procs = new Map<number, ProcState>();
+  private readonly byInode = new Map<string, Module>();
+  private readonly byBuildId = new Map<string, Module>();
+  private vdso: Module | null = null;
+  private readonly demangled = new Map<string, string>();
+  private kernel: KernelSymbols | null | undefined;
+  private kernelError: string | null = null;
+  private kernelBuildId: string | null | undefined;
+  private readonly moduleBuildIds = new Map<string, string | null>();
+  private readonly kernelFrames = new Map<bigint, Frame>();
+  private readonly unreadable = new Set<string>();
+  private readonly exitedPids = new Set<number>();
+  private readonly counters: SymbolizerStats = { elfFilesOpened: 0, elfCacheHits: 0, mapsReads: 0, lookups: 0 };
+
+  constructor(options: SymbolizerOptions = {}) {
+    this.procRoot = options.procRoot ?? '/proc';
+    this.sysRoot = options.sysRoot ?? '/sys';
+    this.perfMapDir = options.perfMapDir ?? '/tmp';
+    this.kallsymsPath = options.kallsymsPath ?? `${this.procRoot}/kallsyms`;
+    this.modulesPath = options.modulesPath ?? `${this.procRoot}/modules`;
+    this.doDemangle = options.demangle ?? true;
+    this.debugDirs = options.debugDirs ?? ['/usr/lib/debug'];
+  }
+
+  /**
+   * Reads the process's maps now and opens the binaries of its executable mappings, so that its
+   * addresses still resolve after it exits. Call at profile start and again before symbolizing;
+   * later reads merge with earlier ones. Returns false when the process cannot be read.
+   */
+  snapshot(pid: number): boolean {
+    const st = this.state(pid);
+    if (!this.refreshMaps(pid, st)) return false;
+    for (const m of st.maps) {
+      if (!m.executable) continue;
+      if (m.kind === 'file' || m.kind === 'memfd') this.moduleFor(pid, st, m);
+      else if (m.kind === 'vdso') this.vdsoFor(pid, m);
+    }
+    return true;
+  }
+
+  /** One Frame per address, in the order given. */
+  symbolizeUser(pid: number, addresses: readonly bigint[]): Frame[] {
+    const st = this.state(pid);
+    if (st.maps.length === 0 && !st.gone) this.refreshMaps(pid, st);
+    if (st.neverRead && addresses.length > 0) this.exitedPids.add(pid);
+    let refreshed = false;
+    const out: Frame[] = [];
+    for (const addr of addresses) {
+      let f = st.frames.get(addr);
+      if (!f) {
+        let map = findMapping(st.maps, addr);
+        if (!map && !refreshed && !st.gone) {
+          // Maybe mapped since the last read (dlopen, new JIT region).
+          refreshed = true;
+          if (this.refreshMaps(pid, st)) map = findMapping(st.maps, addr);
+        }
+        f = this.resolveUser(pid, st, map, addr);
+        st.frames.set(addr, f);
+        if (f.name === UNKNOWN) st.unresolved.add(addr);
+      }
+      out.push({ ...f });
+    }
+    return out;
+  }
+
+  /** One Frame per kernel address, in the order given. */
+  symbolizeKernel(addresses: readonly bigint[]): Frame[] {
+    const ks = this.kernelSymbols();
+    const out: Frame[] = [];
+    for (const addr of addresses) {
+      let f = this.kernelFrames.get(addr);
+      if (!f) {
+        this.counters.lookups++;
+        const sym = ks && !ks.addressesHidden ? ks.lookup(addr) : null;
+        if (sym) {
+          f = { name: sym.name, kind: 'kernel', address: addr, module: sym.module ? `[${sym.module}]` : '[kernel.kallsyms]' };
+          const id = sym.module ? this.moduleBuildId(sym.module) : this.kernelImageBuildId();
+          if (id) f.buildId = id;
+        } else {
+          f = { name: UNKNOWN, kind: 'kernel', address: addr };
+        }
+        this.kernelFrames.set(addr, f);
+      }
+      out.push({ ...f });
+    }
+    return out;
+  }
+
+  /** True when /proc/kallsyms lists only zero addresses (not root, or kernel.kptr_restrict). */
+  get kernelAddressesHidden(): boolean {
+    const ks = this.kernelSymbols();
+    return ks ? ks.addressesHidden : false;
+  }
+
+  /** What the user should know about frames that could not be resolved. */
+  warnings(): string[] {
+    const w: string[] = [];
+    if (this.kernel?.addressesHidden) {
+      w.push('kernel addresses are hidden (/proc/kallsyms shows zeros): kernel frames print as [unknown]; run as root, or set sysctl kernel.kptr_restrict=0');
+    } else if (this.kernelError) {
+      w.push(`cannot read kernel symbols (${this.kernelError}): kernel frames print as [unknown]`);
+    }
+    const exited = [...this.exitedPids];
+    if (exited.length > 0) {
+      w.push(
+        `${exited.length} process(es) exited before their memory maps could be read (PID ${exited.slice(0, 5).join(', ')}${exited.length > 5 ? ', ...' : ''}): ` +
+          'their user frames print as [unknown]; profile them by PID (-p) so their maps are read at start',
+      );
+    }
+    if (this.unreadable.size > 0) {
+      const list = [...this.unreadable];
+      w.push(`cannot read ${list.length} mapped file(s) (${list.slice(0, 3).join(', ')}${list.length > 3 ? ', ...' : ''}): their frames print as module+offset`);
+    }
+    return w;
+  }
+
+  stats(): SymbolizerStats {
+    return { ...this.counters };
+  }
+
+  /** Drops what is cached for `pid` (its binaries stay cached for other processes). */
+  forget(pid: number): void {
+    this.procs.delete(pid);
+  }
+
+  /** Closes every open binary. */
+  close(): void {
+    const seen = new Set<ElfFile>();
+    for (const m of [...this.byInode.values(), ...this.byBuildId.values(), ...(this.vdso ? [this.vdso] : [])]) {
+      for (const e of [m.elf, m.debug]) {
+        if (e && !seen.has(e)) {
+          seen.add(e);
+          e.close();
+        }
+      }
+    }
+    this.byInode.clear();
+    this.byBuildId.clear();
+    this.vdso = null;
+    this.procs.clear();
+  }
+
+  // ---- user space ----
+
+  private state(pid: number): ProcState {
+    let st = this.procs.get(pid);
+    if (!st) {
+      st = {
+        maps: [],
+        modules: new Map(),
+        frames: new Map(),
+        unresolved: new Set(),
+        perfMap: new LivePerfMap(`${this.perfMapDir}/perf-${pid}.map`),
+        gone: false,
+        neverRead: true,
+      };
+      this.procs.set(pid, st);
+    }
+    return st;
+  }
+
+  /** Re-reads the maps, merging with what was known; false when the process is gone. */
+  private refreshMaps(pid: number, st: ProcState): boolean {
+    this.counters.mapsReads++;
+    const fresh = readProcMaps(pid, this.procRoot);
+    if (!fresh) {
+      st.gone = true;
+      return false;
+    }
+    st.maps = st.maps.length ? mergeMaps(st.maps, fresh) : fresh;
+    st.neverRead = false;
+    // Addresses that found nothing before may be covered now.
+    for (const a of st.unresolved) st.frames.delete(a);
+    st.unresolved.clear();
+    return true;
+  }
+
+  private resolveUser(pid: number, st: ProcState, map: MapEntry | undefined, addr: bigint): Frame {
+    this.counters.lookups++;
+    const unknown: Frame = { name: UNKNOWN, kind: 'user', address: addr };
+    if (!map) return this.jitFrame(st, addr) ?? unknown;
+    switch (map.kind) {
+      case 'vdso': {
+        const mod = this.vdsoFor(pid, map);
+        return this.elfFrame(mod, map, addr, '[vdso]') ?? { name: '[vdso]', kind: 'user', address: addr, module: '[vdso]' };
+      }
+      case 'file':
+      case 'memfd': {
+        const mod = this.moduleFor(pid, st, map);
+        if (mod?.elf) return this.elfFrame(mod, map, addr, map.path)!;
+        return this.jitFrame(st, addr) ?? { name: `${basename(map.path)}+${hex(fileOffsetOf(map, addr))}`, kind: 'user', address: addr, module: map.path };
+      }
+      default:
+        // Anonymous, heap, stack: code there is JIT-compiled; only the runtime's perf map names it.
+        return this.jitFrame(st, addr) ?? unknown;
+    }
+  }
+
+  private jitFrame(st: ProcState, addr: bigint): Frame | null {
+    const e = st.perfMap.lookup(addr);
+    return e ? { name: e.name, kind: 'jit', address: addr } : null;
+  }
+
+  /** The frame for `addr` in an ELF-backed mapping: symbol, or `module+0xvaddr`. */
+  private elfFrame(mod: Module | null, map: MapEntry, addr: bigint, modulePath: string): Frame | null {
+    if (!mod?.elf) return null;
+    const frame: Frame = { name: '', kind: 'user', address: addr, module: modulePath };
+    if (mod.buildId) frame.buildId = mod.buildId;
+    const vaddr = elfVaddrOf(map, addr, mod.loads);
+    if (vaddr === undefined) {
+      frame.name = `${basename(modulePath)}+${hex(fileOffsetOf(map, addr))}`;
+      return frame;
+    }
+    let name = mod.names.get(vaddr);
+    if (name === undefined) {
+      const sym = (mod.debug ? mod.debug.lookup(vaddr) : undefined) ?? mod.elf.lookup(vaddr);
+      name = sym ? this.demangleCached(sym.name) : null;
+      mod.names.set(vaddr, name);
+    }
+    frame.name = name ?? `${basename(modulePath)}+${hex(vaddr)}`;
+    return frame;
+  }
+
+  private demangleCached(raw: string): string {
+    if (!this.doDemangle) return raw;
+    let d = this.demangled.get(raw);
+    if (d === undefined) {
+      d = demangle(raw);
+      this.demangled.set(raw, d);
+    }
+    return d;
+  }
+
+  /** The module backing a file mapping, parsed once per (device, inode) and per build-id. */
+  private moduleFor(pid: number, st: ProcState, map: MapEntry): Module | null {
+    const known = st.modules.get(map);
+    if (known !== undefined) return known;
+    const key = map.inode !== 0n ? `${map.dev}:${map.inode}` : null;
+    let mod = key ? this.byInode.get(key) : undefined;
+    if (mod) {
+      this.counters.elfCacheHits++;
+    } else {
+      mod = this.openModule(pid, map) ?? undefined;
+      if (mod && key) this.byInode.set(key, mod);
+    }
+    st.modules.set(map, mod ?? null);
+    return mod ?? null;
+  }
+
+  /** Paths to try for a mapped file, most faithful first. */
+  private candidatePaths(pid: number, map: MapEntry): string[] {
+    const mapFile = `${this.procRoot}/${pid}/map_files/${map.start.toString(16)}-${map.end.toString(16)}`;
+    const rooted = map.path.startsWith('/') ? [`${this.procRoot}/${pid}/root${map.path}`, map.path] : [];
+    // A deleted file or a memfd is only reachable through map_files.
+    return map.deleted || map.kind === 'memfd' ? [mapFile, ...rooted] : [...rooted, mapFile];
+  }
+
+  private openModule(pid: number, map: MapEntry): Module | null {
+    let lastError = '';
+    for (const path of this.candidatePaths(pid, map)) {
+      try {
+        const st = statSync(path, { bigint: true });
+        // The file at that path now may not be the one mapped (upgraded, or another root).
+        if (map.inode !== 0n && st.ino !== map.inode) continue;
+      } catch {
+        continue;
+      }
+      let elf: ElfFile;
+      try {
+        elf = ElfFile.open(path);
+      } catch (e) {
+        lastError = e instanceof ElfError ? e.message : String(e);
+        if (e instanceof ElfError && (e.code === 'ENOTELF' || e.code === 'EUNSUPPORTED')) return null; // readable, just not ELF
+        continue;
+      }
+      this.counters.elfFilesOpened++;
+      const id = elf.buildId;
+      if (id) {
+        const same = this.byBuildId.get(id);
+        if (same) {
+          // Same binary reached through another device/inode (another container's copy).
+          elf.close();
+          this.counters.elfFilesOpened--;
+          this.counters.elfCacheHits++;
+          return same;
+        }
+      }
+      const mod: Module = { elf, debug: null, loads: elf.loadSegments, names: new Map() };
+      if (id) {
+        mod.buildId = id;
+        this.byBuildId.set(id, mod);
+        if (!elf.hasSymtab) mod.debug = this.openDebugFile(pid, id);
+      }
+      return mod;
+    }
+    if (lastError || map.path) this.unreadable.add(map.path || `${hex(map.start)}-${hex(map.end)}`);
+    return null;
+  }
+
+  /** A separate debug file for build-id `id` (`<debugdir>/.build-id/ab/cdef....debug`). */
+  private openDebugFile(pid: number, id: string): ElfFile | null {
+    if (id.length < 3) return null;
+    for (const dir of this.debugDirs) {
+      const rel = `${dir}/.build-id/${id.slice(0, 2)}/${id.slice(2)}.debug`;
+      for (const path of [`${this.procRoot}/${pid}/root${rel}`, rel]) {
+        try {
+          const dbg = ElfFile.open(path);
+          if (dbg.buildId === id && dbg.hasSymtab) return dbg;
+          dbg.close();
+        } catch {
+          // not there
+        }
+      }
+    }
+    return null;
+  }
+
+  /** The vDSO image, read from the process's memory (it is the same for every process). */
+  private vdsoFor(pid: number, map: MapEntry): Module | null {
+    if (this.vdso) return this.vdso;
+    const len = Number(map.end - map.start);
+    if (len <= 0 || len > MAX_VDSO) return null;
+    let fd: number | null = null;
+    try {
+      fd = openSync(`${this.procRoot}/${pid}/mem`, 'r');
+      const buf = Buffer.alloc(len);
+      const n = readSync(fd, buf, 0, len, map.start);
+      const elf = ElfFile.fromBuffer(buf.subarray(0, n));
+      const mod: Module = { elf, debug: null, loads: elf.loadSegments, names: new Map() };
+      if (elf.buildId) mod.buildId = elf.buildId;
+      this.vdso = mod;
+      return mod;
+    } catch {
+      return null;
+    } finally {
+      if (fd !== null) closeSync(fd);
+    }
+  }
+
+  // ---- kernel ----
+
+  private kernelSymbols(): KernelSymbols | null {
+    if (this.kernel === undefined) {
+      try {
+        this.kernel = KernelSymbols.load(this.kallsymsPath, this.modulesPath);
+      } catch (e) {
+        this.kernel = null;
+        this.kernelError = (e as Error).message;
+      }
+    }
+    return this.kernel;
+  }
+
+  private kernelImageBuildId(): string | null {
+    if (this.kernelBuildId === undefined) this.kernelBuildId = this.readNotes(`${this.sysRoot}/kernel/notes`);
+    return this.kernelBuildId;
+  }
+
+  private moduleBuildId(mod: string): string | null {
+    let id = this.moduleBuildIds.get(mod);
+    if (id === undefined) {
+      id = /^[\w-]+$/.test(mod) ? this.readNotes(`${this.sysRoot}/module/${mod}/notes/.note.gnu.build-id`) : null;
+      this.moduleBuildIds.set(mod, id);
+    }
+    return id;
+  }
+
+  private readNotes(path: string): string | null {
+    try {
+      return parseBuildIdNote(readFileSync(path)) ?? null;
+    } catch {
+      return null;
+    }
+  }
+}

@@ -1,0 +1,51 @@
+// The collection phase every tool shares: wait for the duration or Ctrl-C (SIGINT/SIGTERM),
+// showing a countdown on stderr only when stderr is a terminal.
+
+export type EndReason = 'duration' | 'signal';
+
+export interface WaitOptions {
+  /** Seconds to collect; undefined waits for a signal only. */
+  durationSec?: number;
+  /** Label for the countdown line, e.g. `Sampling 3 processes at 49 Hz`. */
+  label: string;
+  stream?: NodeJS.WriteStream;
+}
+
+/** Resolves when the duration ends or on the first SIGINT/SIGTERM; a second signal exits at once. */
+export function waitForEnd(options: WaitOptions): Promise<EndReason> {
+  const stream = options.stream ?? process.stderr;
+  const live = stream.isTTY === true;
+  const started = Date.now();
+  return new Promise((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    let ticker: NodeJS.Timeout | undefined;
+    // Signal listeners do not keep the event loop alive: without a timer Node would exit mid-wait.
+    const keepAlive = setInterval(() => {}, 1 << 30);
+    const finish = (reason: EndReason) => {
+      if (timer) clearTimeout(timer);
+      if (ticker) clearInterval(ticker);
+      clearInterval(keepAlive);
+      if (live) stream.write('\r\x1b[K');
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      // A second Ctrl-C while we print means "stop now"; the kernel drops our links with our fds.
+      const exitNow = () => process.exit(130);
+      process.once('SIGINT', exitNow);
+      process.once('SIGTERM', exitNow);
+      resolve(reason);
+    };
+    const onSignal = () => finish('signal');
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+    if (options.durationSec !== undefined) timer = setTimeout(() => finish('duration'), options.durationSec * 1000);
+    if (live) {
+      const draw = () => {
+        const elapsed = (Date.now() - started) / 1000;
+        const left = options.durationSec !== undefined ? `${Math.max(0, options.durationSec - elapsed).toFixed(0)}s left` : `${elapsed.toFixed(0)}s`;
+        stream.write(`\r\x1b[K${options.label}... ${left} (Ctrl-C to stop)`);
+      };
+      draw();
+      ticker = setInterval(draw, 1000);
+    }
+  });
+}

@@ -1,0 +1,22 @@
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+// dist/src/util/paths.js (compiled) or src/util/paths.ts: walk up to the folder holding
+// package.json, which is the package root both in a checkout and in an installed tarball.
+function findPackageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error('ebpf-otel: cannot find its package root');
+    dir = parent;
+  }
+}
+
+export const packageRoot = findPackageRoot();
+
+/** Path of a compiled BPF object shipped in the package, e.g. bpfObjectPath('cpuprofile'). */
+export function bpfObjectPath(tool: string): string {
+  return join(packageRoot, 'bpf', `${tool}.bpf.o`);
+}
