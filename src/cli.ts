@@ -9,6 +9,7 @@ import { cpuprofileCommand } from './commands/cpuprofile.js';
 import { doctorCommand } from './commands/doctor.js';
 import { biolatencyCommand } from './commands/biolatency.js';
 import { tcprttCommand } from './commands/tcprtt.js';
+import { offcpuCommand } from './commands/offcpu.js';
 import { flameCommand } from './commands/flame.js';
 
 function packageVersion(): string {
@@ -24,6 +25,7 @@ function program(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride()
     .addCommand(cpuprofileCommand())
+    .addCommand(offcpuCommand())
     .addCommand(biolatencyCommand())
     .addCommand(tcprttCommand())
     .addCommand(flameCommand())

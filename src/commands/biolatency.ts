@@ -20,8 +20,11 @@ import {
   type BlockDevice,
 } from './biolatency-reader.js';
 import { collectHistograms, selectHooks } from './histogram-output.js';
+import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
 
 export interface BiolatencyConfig {
+  /** --otlp: also send each printed histogram set as OTLP metrics. */
+  otlp?: OtlpConfig;
   /** Print every so many seconds (positional `interval`). */
   intervalSec?: number;
   /** Number of interval prints (positional `count`). */
@@ -166,6 +169,7 @@ export async function runBiolatency(config: BiolatencyConfig): Promise<Histogram
         ...(config.durationSec !== undefined ? { durationSec: config.durationSec } : {}),
         label: `Tracing block device I/O${config.disk !== undefined ? ` on ${config.disk.replace(/^\/dev\//, '')}` : ''}`,
         print: { json: config.json, extended: config.extended, timestamp: config.timestamp },
+        ...(config.otlp ? { otlp: { config: config.otlp, metricName: 'ebpf_otel.biolatency', verbose: config.verbose } } : {}),
       },
     );
   } finally {
@@ -184,6 +188,7 @@ interface BiolatencyFlags {
   disk?: string;
   duration?: number;
   json?: boolean;
+  otlp?: string | boolean;
   hook?: string;
 }
 
@@ -201,6 +206,7 @@ export function biolatencyCommand(): Command {
     .option('-d, --disk <name>', 'trace this disk only (a name from /sys/block, e.g. sda or nvme0n1)')
     .option('--duration <seconds>', 'stop after this many seconds (default: until Ctrl-C)', seconds('duration'))
     .option('--json', 'print each histogram set as one line of JSON')
+    .option('--otlp [url]', 'also send each printed histogram set to an OTLP/HTTP endpoint as metrics (default: $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318)')
     .addOption(new Option('--hook <name>', 'use only this hook of the fallback chain').hideHelp())
     .action(async (interval: number | undefined, count: number | undefined, flags: BiolatencyFlags, cmd: Command) => {
       const verbose = Boolean(cmd.optsWithGlobals<{ verbose?: boolean }>().verbose);
@@ -224,5 +230,7 @@ function toConfig(interval: number | undefined, count: number | undefined, f: Bi
   if (f.duration !== undefined) config.durationSec = f.duration;
   if (f.disk !== undefined) config.disk = f.disk;
   if (f.hook !== undefined) config.hook = f.hook;
+  // Resolved before anything loads, so a bad OTEL_* setting fails at once.
+  if (otlpRequested(f.otlp)) config.otlp = resolveOtlpConfig(f.otlp);
   return config;
 }

@@ -13,7 +13,9 @@ import { idList, positiveInt, seconds } from './options.js';
 import { Symbolizer } from '../symbolize/index.js';
 import { resolveStacks } from '../pipeline/stacks.js';
 import type { StackProfile } from '../aggregate/model.js';
-import { printStackProfile, type StackOutputOptions } from './stack-output.js';
+import { exportStackProfile, printStackProfile, type StackOutputOptions } from './stack-output.js';
+import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
+import { readProcessInfo, type ProcessInfo } from '../otlp/resource.js';
 import { processStartMonotonicNs, wallClock } from '../util/clock.js';
 
 const PERF_TYPE_SOFTWARE = 1;
@@ -32,6 +34,8 @@ export interface CpuprofileConfig {
   stackStorageSize: number;
   /** How to print the profile; omitted, the profile is only returned (flame cpu draws it). */
   output?: StackOutputOptions;
+  /** --otlp: also send the profile as OTLP profiles. */
+  otlp?: OtlpConfig;
   verbose: boolean;
 }
 
@@ -67,6 +71,7 @@ export interface CpuprofileFlags {
   stackStorageSize: number;
   json?: boolean;
   top: number;
+  otlp?: string | boolean;
 }
 
 export function cpuprofileCommand(): Command {
@@ -86,6 +91,7 @@ export function cpuprofileCommand(): Command {
     .option('--stack-storage-size <n>', 'number of distinct stacks the kernel can keep', positiveInt('stack storage size'), 16384)
     .option('--json', 'print the profile as JSON')
     .option('--top <n>', 'rows in the default table output', positiveInt('top'), 20)
+    .option('--otlp [url]', 'also send the profile to an OTLP/HTTP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318)')
     .action(async (duration: number | undefined, flags: CpuprofileFlags, cmd: Command) => {
       const verbose = Boolean(cmd.optsWithGlobals<{ verbose?: boolean }>().verbose);
       await runCpuprofile(cpuprofileConfig(duration, flags, verbose));
@@ -117,6 +123,8 @@ export function cpuprofileConfig(duration: number | undefined, f: CpuprofileFlag
   if (f.count !== undefined) config.period = f.count;
   const d = duration ?? f.duration;
   if (d !== undefined) config.durationSec = d;
+  // Resolved before anything loads, so a bad OTEL_* setting fails at once.
+  if (otlpRequested(f.otlp)) config.otlp = resolveOtlpConfig(f.otlp);
   return config;
 }
 
@@ -146,6 +154,8 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   const symbolizer = new Symbolizer();
   // Read the targets' mappings now: a process that exits mid-profile still resolves.
   for (const pid of config.pids) symbolizer.snapshot(pid);
+  const captured = new Map<number, ProcessInfo>();
+  if (config.otlp) for (const pid of config.pids) captured.set(pid, readProcessInfo(pid));
 
   const clock = wallClock(native());
   const idSet = (ids: number[]) => (tool: BpfTool, map: string) => {
@@ -198,5 +208,6 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   else profile.frequencyHz = config.frequency;
 
   if (config.output) printStackProfile(profile, config.output);
+  if (config.otlp) await exportStackProfile(profile, captured, config.otlp, config.verbose);
   return profile;
 }

@@ -11,6 +11,7 @@ import { messageOf } from '../util/errors.js';
 import { cpuprofileHooks } from './cpuprofile.js';
 import { biolatencyHooks } from './biolatency.js';
 import { tcprttHooks } from './tcprtt.js';
+import { offcpuHooks } from './offcpu.js';
 import { ElfFile } from '../symbolize/elf.js';
 import type { UprobeOptions } from '../bpf/native.js';
 
@@ -79,6 +80,7 @@ export function probeFeatures(): FeatureResult[] {
 function toolChains(): [string, HookChoice[]][] {
   return [
     ['cpuprofile', cpuprofileHooks({ frequency: 1 })],
+    ['offcpu', offcpuHooks()],
     ['biolatency', biolatencyHooks()],
     ['tcprtt', tcprttHooks()],
   ];

@@ -10,6 +10,8 @@ import { sanitizeTerminal } from '../render/sanitize.js';
 import { waitForEnd } from '../util/collect.js';
 import { UserError } from '../util/errors.js';
 import type { HookChoice } from '../bpf/object.js';
+import type { OtlpConfig } from '../otlp/config.js';
+import { messageOf } from '../util/errors.js';
 
 export interface HistogramPrintOptions {
   json: boolean;
@@ -64,6 +66,28 @@ export interface CollectOptions {
   print: HistogramPrintOptions;
   stdout?: NodeJS.WritableStream & { isTTY?: boolean };
   stderr?: NodeJS.WriteStream;
+  /** --otlp: also send each printed set as OTLP metrics, under this metric name. */
+  otlp?: { config: OtlpConfig; metricName: string; verbose: boolean };
+}
+
+/**
+ * Sends a printed set to the OTLP endpoint. The print already happened, so a failure loses
+ * nothing: the payload is saved and the error names its file. In interval mode a failed
+ * interval is reported and collection goes on (the exit code says it failed); once, it ends the run.
+ */
+async function exportSet(set: HistogramSet, options: CollectOptions, continueOnError: boolean): Promise<void> {
+  if (!options.otlp) return;
+  const stderr = options.stderr ?? process.stderr;
+  // The OpenTelemetry SDK is loaded only when asked for: it costs start-up time.
+  const { exportHistograms, describeExport } = await import('../otlp/index.js');
+  try {
+    const result = await exportHistograms(set, options.otlp.config, { name: options.otlp.metricName });
+    if (options.otlp.verbose || result.partialSuccess) stderr.write(`${describeExport(result)}\n`);
+  } catch (err) {
+    if (!continueOnError) throw err;
+    stderr.write(`ebpf-otel: ${messageOf(err)}\n`);
+    process.exitCode = 1;
+  }
 }
 
 function emit(source: HistogramSource, startNs: bigint, options: CollectOptions, clear: boolean): { set: HistogramSet; end: bigint } {
@@ -117,7 +141,9 @@ export async function collectHistograms(source: HistogramSource, options: Collec
     // On a terminal waitForEnd shows a countdown; otherwise say once that tracing has begun.
     if (!stderr.isTTY) stderr.write(`${options.label}... Hit Ctrl-C to end.\n`);
     await waitForEnd({ label: options.label, ...(options.durationSec !== undefined ? { durationSec: options.durationSec } : {}), stream: stderr });
-    printed.push(emit(source, windowStart, options, false).set);
+    const { set } = emit(source, windowStart, options, false);
+    printed.push(set);
+    await exportSet(set, options, false);
     return printed;
   }
 
@@ -133,6 +159,7 @@ export async function collectHistograms(source: HistogramSource, options: Collec
       const { set, end } = emit(source, windowStart, options, true);
       printed.push(set);
       windowStart = end;
+      await exportSet(set, options, true);
       if (why === 'signal') break;
       if (options.count !== undefined && n >= options.count) break;
       if (Date.now() >= endAt - 1) break;

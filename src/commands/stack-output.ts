@@ -5,6 +5,8 @@ import { renderFolded } from '../render/folded.js';
 import { renderStackProfileJson } from '../render/json.js';
 import { renderTable } from '../render/table.js';
 import { mergeStacks } from '../aggregate/stacks.js';
+import type { OtlpConfig } from '../otlp/config.js';
+import type { ProcessInfo } from '../otlp/resource.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { shouldUseColor } from '../render/color.js';
 
@@ -37,4 +39,21 @@ export function printStackProfile(profile: StackProfile, options: StackOutputOpt
   }
   process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
   for (const w of profile.warnings) process.stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
+}
+
+/**
+ * --otlp for stack tools: sends the profile (already printed) as OTLP profiles. `captured` holds
+ * what was read about the target processes while they ran, so an exit mid-profile loses nothing.
+ * A failure throws a one-line error naming the saved payload file.
+ */
+export async function exportStackProfile(
+  profile: StackProfile,
+  captured: ReadonlyMap<number, ProcessInfo>,
+  otlp: OtlpConfig,
+  verbose: boolean,
+): Promise<void> {
+  // The OpenTelemetry code is loaded only when asked for: it costs start-up time.
+  const { exportProfile, describeExport } = await import('../otlp/index.js');
+  const result = await exportProfile(profile, captured, otlp);
+  if (verbose || result.partialSuccess) process.stderr.write(`${describeExport(result)}\n`);
 }

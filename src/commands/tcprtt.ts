@@ -21,8 +21,11 @@ import {
   type TcprttData,
 } from './tcprtt-reader.js';
 import { collectHistograms, selectHooks } from './histogram-output.js';
+import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
 
 export interface TcprttConfig {
+  /** --otlp: also send each printed histogram set as OTLP metrics. */
+  otlp?: OtlpConfig;
   intervalSec?: number;
   durationSec?: number;
   timestamp: boolean;
@@ -184,6 +187,7 @@ export async function runTcprtt(config: TcprttConfig): Promise<HistogramSet[]> {
         ...(config.durationSec !== undefined ? { durationSec: config.durationSec } : {}),
         label: describe(config),
         print: { json: config.json, extended: config.extended, timestamp: config.timestamp, groupHeader: tcprttGroupHeader },
+        ...(config.otlp ? { otlp: { config: config.otlp, metricName: 'ebpf_otel.tcprtt', verbose: config.verbose } } : {}),
       },
     );
   } finally {
@@ -207,6 +211,7 @@ interface TcprttFlags {
   ipv4?: boolean;
   ipv6?: boolean;
   json?: boolean;
+  otlp?: string | boolean;
   hook?: string;
 }
 
@@ -227,6 +232,7 @@ export function tcprttCommand(): Command {
     .addOption(new Option('-4, --ipv4', 'IPv4 traffic only (v4-mapped peers of IPv6 sockets included)').conflicts('ipv6'))
     .option('-6, --ipv6', 'IPv6 traffic only')
     .option('--json', 'print each histogram set as one line of JSON')
+    .option('--otlp [url]', 'also send each printed histogram set to an OTLP/HTTP endpoint as metrics (default: $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318)')
     .addOption(new Option('--hook <name>', 'use only this hook of the fallback chain').hideHelp())
     .action(async (flags: TcprttFlags, cmd: Command) => {
       const verbose = Boolean(cmd.optsWithGlobals<{ verbose?: boolean }>().verbose);
@@ -251,5 +257,7 @@ function toConfig(f: TcprttFlags, verbose: boolean): TcprttConfig {
   if (f.laddr !== undefined) config.laddr = f.laddr;
   if (f.raddr !== undefined) config.raddr = f.raddr;
   if (f.hook !== undefined) config.hook = f.hook;
+  // Resolved before anything loads, so a bad OTEL_* setting fails at once.
+  if (otlpRequested(f.otlp)) config.otlp = resolveOtlpConfig(f.otlp);
   return config;
 }

@@ -175,7 +175,7 @@ export function renderTable(profile: StackProfile, opts: TableOptions): string {
         stackOrder: opts.stackOrder ?? 'leaf-first',
         delimiter: opts.delimiter ?? false,
         formatValue: r.fmt,
-        countLabel: r.countLabel ?? 'blocks',
+        ...(opts.countLabel !== undefined ? { countLabel: opts.countLabel } : {}),
         unit: profile.unit,
       });
     }

@@ -609,12 +609,3 @@ function asElfError(e: unknown): ElfError {
   // RangeError from a Buffer read past a short read: the file is truncated or corrupt.
   return new ElfError('ETRUNCATED', `malformed ELF: ${(e as Error)?.message ?? String(e)}`);
 }
-
-/** Runs `fn`, converting any non-ElfError failure from malformed input into an ElfError. */
-export function guardElf<T>(fn: () => T): T {
-  try {
-    return fn();
-  } catch (e) {
-    throw asElfError(e);
-  }
-}

@@ -47,7 +47,7 @@ export interface SymbolizerStats {
 
 /** A parsed binary shared by every mapping of it. */
 interface Module {
-  elf: ElfFile | null;
+  elf: ElfFile;
   /** Separate debug file (by build-id) used for symbols when `elf` has no .symtab. */
   debug: ElfFile | null;
   buildId?: string;
@@ -272,10 +272,12 @@ export class Symbolizer {
         const mod = this.vdsoFor(pid, map);
         return this.elfFrame(mod, map, addr, '[vdso]') ?? { name: '[vdso]', kind: 'user', address: addr, module: '[vdso]' };
       }
+      case 'vsyscall':
+        return { name: '[vsyscall]', kind: 'user', address: addr, module: '[vsyscall]' };
       case 'file':
       case 'memfd': {
         const mod = this.moduleFor(pid, st, map);
-        if (mod?.elf) return this.elfFrame(mod, map, addr, map.path)!;
+        if (mod) return this.elfFrame(mod, map, addr, map.path)!;
         return this.jitFrame(st, addr) ?? { name: `${basename(map.path)}+${hex(fileOffsetOf(map, addr))}`, kind: 'user', address: addr, module: map.path };
       }
       default:
@@ -291,7 +293,7 @@ export class Symbolizer {
 
   /** The frame for `addr` in an ELF-backed mapping: symbol, or `module+0xvaddr`. */
   private elfFrame(mod: Module | null, map: MapEntry, addr: bigint, modulePath: string): Frame | null {
-    if (!mod?.elf) return null;
+    if (!mod) return null;
     const frame: Frame = { name: '', kind: 'user', address: addr, module: modulePath };
     if (mod.buildId) frame.buildId = mod.buildId;
     const vaddr = elfVaddrOf(map, addr, mod.loads);
@@ -348,7 +350,9 @@ export class Symbolizer {
     for (const path of this.candidatePaths(pid, map)) {
       try {
         const st = statSync(path, { bigint: true });
-        // The file at that path now may not be the one mapped (upgraded, or another root).
+        // Only regular files (never open a device or FIFO), and only the one that was mapped:
+        // the file at that path now may be another (upgraded, or another root's).
+        if (!st.isFile()) continue;
         if (map.inode !== 0n && st.ino !== map.inode) continue;
       } catch {
         continue;

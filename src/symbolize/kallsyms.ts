@@ -12,6 +12,9 @@ export interface KernelSymbol {
   offset: bigint;
 }
 
+const HEX = /^[0-9a-fA-F]{1,16}$/;
+const MODULE = /\s+\[([^\]]+)\]\s*$/;
+
 /** How far past the last symbol of a group (the kernel image, or one module) an address may lie. */
 const LAST_SYMBOL_SPAN = 0x1000n;
 
@@ -60,14 +63,13 @@ export class KernelSymbols {
       const type = line[sp1 + 1];
       if (type !== 't' && type !== 'T' && type !== 'w' && type !== 'W') continue;
       const hex = line.slice(0, sp1);
-      if (!/^[0-9a-fA-F]+$/.test(hex)) continue;
+      if (!HEX.test(hex)) continue;
       let rest = line.slice(sp1 + 3);
       let mod = -1;
-      const br = rest.search(/\s+\[[^\]]+\]\s*$/);
-      if (br > 0) {
-        const m = /\[([^\]]+)\]\s*$/.exec(rest)!;
+      const m = rest.includes('[') ? MODULE.exec(rest) : null;
+      if (m) {
         const modName = m[1]!;
-        rest = rest.slice(0, br);
+        rest = rest.slice(0, m.index);
         let id = moduleIds.get(modName);
         if (id === undefined) {
           id = modules.length;
@@ -85,9 +87,8 @@ export class KernelSymbols {
     }
     this.addressesHidden = listed > 0 && raw.length === 0;
     raw.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
-    // Aliases at one address: keep the first in sorted (stable: file) order, preferring names
-    // that do not start with '__' (e.g. prefer `schedule` over `__pfx_...` is not at the same
-    // address, but `__x64_sys_read` vs `sys_read` style aliases are).
+    // Aliases at one address (`_text`/`_stext`/`startup_64`): the first in file order, unless a
+    // later one does not start with '_' where the kept one does.
     const uniq: typeof raw = [];
     for (const r of raw) {
       const last = uniq[uniq.length - 1];

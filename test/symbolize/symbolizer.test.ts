@@ -78,6 +78,8 @@ test('addresses no symbol covers print as module+0xoffset; unmapped ones as [unk
     assert.equal(f.module, b.pie);
     const unknown = sym.symbolizeUser(prog.pid, [0x10n])[0]!;
     assert.deepEqual(unknown, { name: '[unknown]', kind: 'user', address: 0x10n });
+    const vsyscall = maps.find((m) => m.kind === 'vsyscall');
+    if (vsyscall) assert.equal(sym.symbolizeUser(prog.pid, [vsyscall.start])[0]!.name, '[vsyscall]');
   } finally {
     sym.close();
     await prog.stop();

@@ -1,0 +1,234 @@
+// SPDX-License-Identifier: GPL-2.0
+/* offcpu: BCC `offcputime` semantics. At every context switch (sched_switch), the thread leaving
+ * the CPU (prev) gets its switch-out time and its user and kernel stacks recorded; the thread
+ * coming in (next) has the time since its own switch-out added to the stacks recorded for it. The
+ * sums are kept in the kernel by (thread, user stack, kernel stack), so user space reads one entry
+ * per distinct blocking stack, not one record per block. */
+#include "common.bpf.h"
+#include "offcpu.h"
+
+/* Set by user space before load (bpf object globals, see src/bpf/object.ts). */
+const volatile bool filter_tgid = false;        /* -p: only tgids present in target_tgids */
+const volatile bool filter_tid = false;         /* -t: only tids present in target_tids */
+const volatile bool user_threads_only = false;  /* -u */
+const volatile bool kernel_threads_only = false;/* -k */
+const volatile bool collect_user = true;        /* false with -K */
+const volatile bool collect_kernel = true;      /* false with -U */
+const volatile bool filter_state = false;       /* --state given */
+const volatile long state_filter = 0;           /* --state: 0 = equal to 0, else a bitmask */
+const volatile __u64 min_block_ns = 1000;       /* -m, in ns (inclusive) */
+const volatile __u64 max_block_ns = ~0ULL;      /* -M, in ns (inclusive) */
+
+/* Kernel stacks must start at __schedule, the caller of the sched_switch tracepoint: the frames
+ * below it (this program, bpf_trace_runN, and on some kernels __bpf_trace_run and
+ * __bpf_trace_sched_switch) are skipped with BPF_F_SKIP_FIELD_MASK. How many there are depends on
+ * the kernel's build, so the first switch finds out: it walks a few frames and counts those before
+ * the first one in the scheduler's text (.sched.text, where __schedule lives) or in
+ * __traceiter_sched_switch. The iterator is on the stack only while other programs or tracers
+ * share the tracepoint (with one probe the kernel's static call jumps straight to it), so it is not
+ * counted in the skip; user space drops it from the stacks that have it. Addresses come from
+ * /proc/kallsyms; zero when unknown, and then `kernel_skip` is used. */
+const volatile __u64 sched_text_start = 0;
+const volatile __u64 sched_text_end = 0;
+const volatile __u64 traceiter_start = 0;
+const volatile __u64 traceiter_end = 0;
+const volatile __u32 kernel_skip = 0;
+
+/* The skip found by the first switch, plus one (0: not yet). User space reads it for --verbose. */
+__u32 kernel_skip_found SEC(".data.offcpu_skip") = 0;
+
+#define CALIBRATE_DEPTH 16
+
+static __always_inline bool tracing_caller(__u64 ip)
+{
+	return (ip >= sched_text_start && ip < sched_text_end) ||
+	       (ip >= traceiter_start && ip < traceiter_end);
+}
+
+static __always_inline __u32 kernel_frames_to_skip(void *ctx)
+{
+	__u32 found = kernel_skip_found;
+	if (found)
+		return found - 1;
+	if (!sched_text_start)
+		return kernel_skip;
+
+	__u64 ips[CALIBRATE_DEPTH];
+	long n = bpf_get_stack(ctx, ips, sizeof(ips), 0);
+	if (n <= 0)
+		return kernel_skip; /* try again at the next switch */
+	__u32 skip = kernel_skip;
+#pragma unroll
+	for (int i = 0; i < CALIBRATE_DEPTH; i++) {
+		if (i * (long)sizeof(__u64) >= n)
+			break;
+		if (tracing_caller(ips[i])) {
+			skip = i;
+			break;
+		}
+	}
+	kernel_skip_found = skip + 1;
+	return skip;
+}
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_tgids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} target_tids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_STACK_TRACE);
+	__uint(max_entries, 16384); /* --stack-storage-size */
+	__type(key, __u32);
+	__uint(value_size, OFFCPU_MAX_STACK_DEPTH * sizeof(__u64));
+} stacks SEC(".maps");
+
+/* Threads now off-CPU: switch-out time and stacks, by thread id. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 32768); /* --max-threads */
+	__type(key, __u32);
+	__type(value, struct offcpu_start);
+} start SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 40960); /* --max-entries */
+	__type(key, struct offcpu_key);
+	__type(value, struct offcpu_value);
+} counts SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, OFFCPU_STAT_COUNT);
+	__type(key, __u32);
+	__type(value, __u64);
+} stats SEC(".maps");
+
+static __always_inline __s32 take_stack(void *ctx, __u64 flags, __u32 lost_slot)
+{
+	long id = bpf_get_stackid(ctx, &stacks, flags);
+	/* -EFAULT: there is no such stack. Anything else below zero is a stack we lost. */
+	if (id < 0 && id != -EFAULT)
+		stat_add(&stats, lost_slot, 1);
+	return (__s32)id;
+}
+
+/* task_struct->__state of a task that is exiting: it is switched out for the last time. */
+#define TASK_DEAD 0x0080
+
+/* Records the switch-out of `prev`, the current task at sched_switch (so bpf_get_stackid and
+ * bpf_get_current_* describe it). A preempted task is still runnable whatever its __state says
+ * (it may have been preempted between setting its state and calling schedule()), so its state is
+ * 0, as the kernel itself reports it. */
+static __always_inline void switch_out(void *ctx, bool preempt, struct task_struct *prev)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u32 tid = (__u32)id;
+
+	if (tid == 0) /* the idle task: its "off-CPU" time is the time the CPU was busy */
+		return;
+	if (filter_tid && !bpf_map_lookup_elem(&target_tids, &tid))
+		return;
+	if (filter_tgid && !bpf_map_lookup_elem(&target_tgids, &tgid))
+		return;
+	long state = preempt ? 0 : task_state(prev);
+	if (state & TASK_DEAD) /* never switched in again: its entry would only fill the map */
+		return;
+	/* BCC offcputime --state: 0 matches a runnable task exactly, other values as a bitmask */
+	if (filter_state && (state_filter == 0 ? state != 0 : !(state & state_filter)))
+		return;
+	bool kthread = BPF_CORE_READ(prev, flags) & PF_KTHREAD;
+	if ((user_threads_only && kthread) || (kernel_threads_only && !kthread))
+		return;
+
+	struct offcpu_start s = {};
+	s.key.tgid = tgid;
+	s.key.pid = tid;
+	bpf_get_current_comm(&s.key.comm, sizeof(s.key.comm));
+	if (!collect_user)
+		s.key.user_stack_id = -1;
+	else if (kthread)
+		s.key.user_stack_id = -EFAULT; /* a kernel thread has no user stack */
+	else
+		s.key.user_stack_id = take_stack(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_LOST);
+	s.key.kernel_stack_id = collect_kernel
+		? take_stack(ctx, kernel_frames_to_skip(ctx) & BPF_F_SKIP_FIELD_MASK, OFFCPU_STAT_KERNEL_LOST)
+		: -1;
+	s.start_ns = bpf_ktime_get_ns();
+	if (bpf_map_update_elem(&start, &tid, &s, BPF_ANY))
+		stat_add(&stats, OFFCPU_STAT_START_FULL, 1);
+}
+
+/* Accounts the block that just ended for `next`, if its switch-out was recorded. */
+static __always_inline void switch_in(struct task_struct *next)
+{
+	__u32 tid = BPF_CORE_READ(next, pid);
+	if (tid == 0)
+		return;
+	struct offcpu_start *s = bpf_map_lookup_elem(&start, &tid);
+	if (!s)
+		return;
+	__u64 now = bpf_ktime_get_ns();
+	__u64 delta = now > s->start_ns ? now - s->start_ns : 0;
+	if (delta < min_block_ns || delta > max_block_ns) {
+		stat_add(&stats, OFFCPU_STAT_OUT_OF_RANGE, 1);
+		goto done;
+	}
+
+	stat_add(&stats, OFFCPU_STAT_BLOCKS, 1);
+	struct offcpu_value *v = bpf_map_lookup_elem(&counts, &s->key);
+	if (v) {
+		__sync_fetch_and_add(&v->total_ns, delta);
+		__sync_fetch_and_add(&v->count, 1);
+		goto done;
+	}
+	struct offcpu_value first = { .total_ns = delta, .count = 1 };
+	long err = bpf_map_update_elem(&counts, &s->key, &first, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* another CPU inserted the same key meanwhile */
+		v = bpf_map_lookup_elem(&counts, &s->key);
+		if (v) {
+			__sync_fetch_and_add(&v->total_ns, delta);
+			__sync_fetch_and_add(&v->count, 1);
+		}
+	} else if (err) {
+		stat_add(&stats, OFFCPU_STAT_COUNTS_FULL, 1);
+	}
+done:
+	bpf_map_delete_elem(&start, &tid);
+}
+
+static __always_inline int on_switch(void *ctx, bool preempt, struct task_struct *prev,
+				     struct task_struct *next)
+{
+	switch_out(ctx, preempt, prev);
+	switch_in(next);
+	return 0;
+}
+
+/* Best: BTF-typed tracepoint (5.5+). The arguments are the tracepoint's TP_PROTO. */
+SEC("tp_btf/sched_switch")
+int BPF_PROG(offcpu_switch_btf, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch(ctx, preempt, prev, next);
+}
+
+/* Fallback: raw tracepoint (4.17+), same arguments as untyped u64s. */
+SEC("raw_tp/sched_switch")
+int BPF_PROG(offcpu_switch_raw, bool preempt, struct task_struct *prev, struct task_struct *next)
+{
+	return on_switch(ctx, preempt, prev, next);
+}
+
+char LICENSE[] SEC("license") = "GPL";

@@ -1,0 +1,46 @@
+/* The one layout that offcpu.bpf.c writes and src/commands/offcpu-reader.ts reads. Plain C with
+ * UAPI types, so a test can compile it with the host compiler and check the TypeScript reader's
+ * offsets against it. */
+#ifndef EBPF_OTEL_OFFCPU_H
+#define EBPF_OTEL_OFFCPU_H
+
+#include <linux/types.h>
+
+#define OFFCPU_MAX_STACK_DEPTH 127
+#define OFFCPU_COMM_LEN 16
+
+/* Key of the `counts` map: one entry per (thread, stacks) seen blocking. A stack id below zero
+ * means no stack was taken: -1 not asked for (-U/-K), -14 (-EFAULT) none exists (a kernel thread
+ * has no user stack), anything else the stack map was full or collided (counted in `stats`). */
+struct offcpu_key {
+	__u32 tgid;
+	__u32 pid; /* thread id */
+	__s32 user_stack_id;
+	__s32 kernel_stack_id;
+	char comm[OFFCPU_COMM_LEN]; /* thread name when it was switched out */
+};
+
+/* Value of the `counts` map. */
+struct offcpu_value {
+	__u64 total_ns; /* time spent off-CPU, summed over the blocks */
+	__u64 count;    /* number of blocks summed */
+};
+
+/* Value of the `start` map (keyed by thread id): what was seen at switch-out. */
+struct offcpu_start {
+	__u64 start_ns; /* bpf_ktime_get_ns() at switch-out */
+	struct offcpu_key key;
+};
+
+/* Slots of the per-CPU `stats` array. */
+enum offcpu_stat {
+	OFFCPU_STAT_BLOCKS = 0,       /* blocks accounted (passed every filter) */
+	OFFCPU_STAT_USER_LOST = 1,    /* user stack not stored: stack map full or hash collision */
+	OFFCPU_STAT_KERNEL_LOST = 2,  /* kernel stack not stored: likewise */
+	OFFCPU_STAT_START_FULL = 3,   /* switch-out not recorded: the start map was full */
+	OFFCPU_STAT_COUNTS_FULL = 4,  /* block dropped: the counts map was full */
+	OFFCPU_STAT_OUT_OF_RANGE = 5, /* block shorter than -m or longer than -M */
+	OFFCPU_STAT_COUNT = 6,
+};
+
+#endif

@@ -1,0 +1,120 @@
+// Typed reader of bpf/offcpu.h: the `counts` key and value layouts, the `start` value and the
+// `stats` slots. The test test/commands/offcpu-reader.test.ts compiles bpf/offcpu.h and checks
+// these offsets.
+import type { BpfTool } from '../bpf/object.js';
+import { records } from '../bpf/object.js';
+import { decodeCString, StackTraceReader, type RawStack } from '../bpf/stacks.js';
+
+export const OFFCPU_KEY = {
+  size: 32,
+  tgid: 0,
+  pid: 4,
+  userStackId: 8,
+  kernelStackId: 12,
+  comm: 16,
+  commLength: 16,
+} as const;
+
+export const OFFCPU_VALUE = { size: 16, totalNs: 0, count: 8 } as const;
+
+/** Value of the `start` map (thread id -> switch-out time and the key it will be counted under). */
+export const OFFCPU_START = { size: 40, startNs: 0, key: 8 } as const;
+
+export const OFFCPU_MAX_STACK_DEPTH = 127;
+export const OFFCPU_COMM_LEN = 16;
+
+/** Slots of the per-CPU `stats` map (enum offcpu_stat). */
+export const OffcpuStat = { blocks: 0, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4, outOfRange: 5 } as const;
+export const OFFCPU_STAT_COUNT = 6;
+
+/** The global the BPF side sets at its first switch: kernel frames skipped, plus one. */
+export const OFFCPU_SKIP_SECTION = '.data.offcpu_skip';
+
+export interface OffcpuKey {
+  tgid: number;
+  pid: number;
+  userStackId: number;
+  kernelStackId: number;
+  comm: string;
+}
+
+export interface OffcpuValue {
+  totalNs: number;
+  count: number;
+}
+
+export function decodeOffcpuKey(key: Buffer): OffcpuKey {
+  const k = OFFCPU_KEY;
+  return {
+    tgid: key.readUInt32LE(k.tgid),
+    pid: key.readUInt32LE(k.pid),
+    userStackId: key.readInt32LE(k.userStackId),
+    kernelStackId: key.readInt32LE(k.kernelStackId),
+    comm: decodeCString(key.subarray(k.comm, k.comm + k.commLength)),
+  };
+}
+
+export function decodeOffcpuValue(value: Buffer): OffcpuValue {
+  return {
+    totalNs: Number(value.readBigUInt64LE(OFFCPU_VALUE.totalNs)),
+    count: Number(value.readBigUInt64LE(OFFCPU_VALUE.count)),
+  };
+}
+
+export interface OffcpuStats {
+  /** Blocks accounted (every filter passed). */
+  blocks: number;
+  userLost: number;
+  kernelLost: number;
+  /** Switch-outs not recorded: the start-time map was full. */
+  startFull: number;
+  /** Blocks dropped: the counts map was full. */
+  countsFull: number;
+  /** Blocks shorter than -m or longer than -M. */
+  outOfRange: number;
+}
+
+export interface OffcpuData {
+  /** One per (thread, user stack, kernel stack): value = nanoseconds off-CPU, count = blocks. */
+  stacks: RawStack[];
+  stats: OffcpuStats;
+}
+
+/** Reads everything the offcpu program counted. */
+export function readOffcpu(tool: BpfTool): OffcpuData {
+  const traces = new StackTraceReader(tool, 'stacks');
+  const stacks: RawStack[] = [];
+  for (const [key, value] of records(tool.entries('counts'))) {
+    const k = decodeOffcpuKey(key);
+    const v = decodeOffcpuValue(value);
+    if (v.count === 0) continue;
+    stacks.push({
+      pid: k.tgid,
+      tid: k.pid,
+      comm: k.comm,
+      user: traces.get(k.userStackId),
+      kernel: traces.get(k.kernelStackId),
+      value: v.totalNs,
+      count: v.count,
+    });
+  }
+  const s = tool.perCpuCounters('stats', OFFCPU_STAT_COUNT);
+  return {
+    stacks,
+    stats: {
+      blocks: s[OffcpuStat.blocks] ?? 0,
+      userLost: s[OffcpuStat.userLost] ?? 0,
+      kernelLost: s[OffcpuStat.kernelLost] ?? 0,
+      startFull: s[OffcpuStat.startFull] ?? 0,
+      countsFull: s[OffcpuStat.countsFull] ?? 0,
+      outOfRange: s[OffcpuStat.outOfRange] ?? 0,
+    },
+  };
+}
+
+/** How many kernel frames the BPF side skips, as found at its first switch; undefined before one. */
+export function readKernelSkip(tool: BpfTool): number | undefined {
+  const value = tool.lookup(OFFCPU_SKIP_SECTION, Buffer.alloc(4));
+  const found = value ? value.readUInt32LE(0) : 0;
+  return found > 0 ? found - 1 : undefined;
+}
