@@ -71,6 +71,16 @@ interface ProcState {
 }
 
 const UNKNOWN = '[unknown]';
+
+/**
+ * `clock_gettime@@GLIBC_2.17` -> `clock_gettime`: the version tag of a .symtab/.dynsym name
+ * says which ABI a definition serves, not which function runs; perf and BCC print the bare name,
+ * and one function must fold into one frame whichever alias named it.
+ */
+export function withoutSymbolVersion(name: string): string {
+  const at = name.indexOf('@');
+  return at > 0 ? name.slice(0, at) : name;
+}
 const MAX_VDSO = 1 << 20;
 
 function hex(v: bigint): string {
@@ -304,7 +314,7 @@ export class Symbolizer {
     let name = mod.names.get(vaddr);
     if (name === undefined) {
       const sym = (mod.debug ? mod.debug.lookup(vaddr) : undefined) ?? mod.elf.lookup(vaddr);
-      name = sym ? this.demangleCached(sym.name) : null;
+      name = sym ? this.demangleCached(withoutSymbolVersion(sym.name)) : null;
       mod.names.set(vaddr, name);
     }
     frame.name = name ?? `${basename(modulePath)}+${hex(vaddr)}`;

@@ -230,3 +230,11 @@ test('libstdc++ exported symbols: agreement with c++filt', (t) => {
   t.diagnostic(`libstdc++: ${agree}/${names.length} symbols demangle exactly as c++filt (${(rate * 100).toFixed(2)}%)`);
   assert.ok(rate >= 0.99, `agreement ${(rate * 100).toFixed(2)}%; first differences:\n${diffs.slice(0, 10).join('\n')}`);
 });
+
+test('symbol version tags are dropped before demangling', async () => {
+  const { withoutSymbolVersion } = await import('../../src/symbolize/index.js');
+  assert.equal(withoutSymbolVersion('clock_gettime@@GLIBC_2.17'), 'clock_gettime');
+  assert.equal(withoutSymbolVersion('memcpy@GLIBC_2.2.5'), 'memcpy');
+  assert.equal(withoutSymbolVersion('_ZNSt6thread4joinEv@@GLIBCXX_3.4.11'), '_ZNSt6thread4joinEv');
+  assert.equal(withoutSymbolVersion('plain'), 'plain');
+});
