@@ -4,7 +4,8 @@
 // tool work. `npm test` runs this with --for-tests before the tests.
 // Only Node built-ins here: this runs before node_modules exists.
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -71,13 +72,17 @@ execFileSync(process.execPath, [join(root, 'scripts', 'build.mjs')], { stdio: 'i
 
 if (!forTests) {
   // A first profile: a node process computing Fibonacci numbers with its JIT frames named
-  // (perf map), profiled for three seconds.
+  // (perf map), profiled for three seconds. It runs in a scratch folder: --perf-basic-prof also
+  // makes V8 write an isolate log into the working directory.
+  const scratch = mkdtempSync(join(tmpdir(), 'ebpf-otel-demo-'));
   const burner = spawn(process.execPath, ['--perf-basic-prof', '-e',
     'function fib(n){return n<2?n:fib(n-1)+fib(n-2)} const end=Date.now()+6000; while(Date.now()<end) fib(25)'],
-    { stdio: 'ignore' });
+    { stdio: 'ignore', cwd: scratch });
   await new Promise((r) => setTimeout(r, 300));
   say(`profiling a demo process (pid ${burner.pid}) for 3 seconds: ebpf-otel cpuprofile -p ${burner.pid} 3`);
   const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-otel.js'), 'cpuprofile', '-p', String(burner.pid), '3'], { stdio: 'inherit' });
   burner.kill();
+  rmSync(scratch, { recursive: true, force: true });
+  rmSync(join(tmpdir(), `perf-${burner.pid}.map`), { force: true });
   process.exit(r.status ?? 1);
 }
