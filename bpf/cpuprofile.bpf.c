@@ -4,6 +4,7 @@
  * reads one entry per distinct stack, not one record per sample. */
 #include "common.bpf.h"
 #include "cpuprofile.h"
+#include "unwind.bpf.h"
 
 /* Set by user space before load (bpf object globals, see src/bpf/object.ts). */
 const volatile bool filter_tgid = false;        /* only tgids present in target_tgids */
@@ -66,8 +67,10 @@ static __always_inline __s32 take_stack(void *ctx, __u64 flags, __u32 lost_slot)
 	return (__s32)id;
 }
 
-SEC("perf_event")
-int cpuprofile_sample(struct bpf_perf_event_data *ctx)
+/* One sample. With `copy` (the cpuprofile_sample_copy program, --unwind dwarf|auto), the user
+ * stack is copied to user space with the registers instead of walked by frame pointers: the
+ * sample is counted there, after unwinding, unless the copy could not be sent. */
+static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -84,7 +87,6 @@ int cpuprofile_sample(struct bpf_perf_event_data *ctx)
 	key.tgid = tgid;
 	key.pid = tid;
 	bpf_get_current_comm(&key.comm, sizeof(key.comm));
-	key.user_stack_id = collect_user ? take_stack(ctx, BPF_F_USER_STACK, CPUPROFILE_STAT_USER_LOST) : -1;
 	key.kernel_stack_id = collect_kernel ? take_stack(ctx, 0, CPUPROFILE_STAT_KERNEL_LOST) : -1;
 
 	stat_add(&stats, CPUPROFILE_STAT_SAMPLES, 1);
@@ -92,6 +94,27 @@ int cpuprofile_sample(struct bpf_perf_event_data *ctx)
 	__u64 *first = bpf_map_lookup_elem(&first_sample, &zero);
 	if (first && !*first)
 		*first = bpf_ktime_get_ns();
+
+	if (!collect_user) {
+		key.user_stack_id = -1;
+	} else if (copy && copy_wanted(tgid)) {
+		struct unwind_scratch *s = unwind_capture(tgid, tid);
+		if (!s) {
+			key.user_stack_id = -EFAULT; /* no user context: a kernel thread */
+		} else {
+			s->rec.kernel_stack_id = key.kernel_stack_id;
+			__builtin_memcpy(s->rec.comm, key.comm, sizeof(key.comm));
+			if (!unwind_send(s)) {
+				stat_add(&stats, CPUPROFILE_STAT_COPIED, 1);
+				return 0;
+			}
+			/* the ring is full: count the sample here, its user stack missing */
+			stat_add(&stats, CPUPROFILE_STAT_COPY_DROPPED, 1);
+			key.user_stack_id = CPUPROFILE_STACK_DROPPED;
+		}
+	} else {
+		key.user_stack_id = take_stack(ctx, BPF_F_USER_STACK, CPUPROFILE_STAT_USER_LOST);
+	}
 	__u64 *count = bpf_map_lookup_elem(&counts, &key);
 	if (count) {
 		__sync_fetch_and_add(count, 1);
@@ -106,6 +129,21 @@ int cpuprofile_sample(struct bpf_perf_event_data *ctx)
 		stat_add(&stats, CPUPROFILE_STAT_COUNTS_FULL, 1);
 	}
 	return 0;
+}
+
+/* --unwind fp: user stacks walked by frame pointers in the kernel. */
+SEC("perf_event")
+int cpuprofile_sample(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, false);
+}
+
+/* --unwind dwarf|auto: user stacks copied for unwinding in user space (auto: unless the process
+ * keeps frame pointers). */
+SEC("perf_event")
+int cpuprofile_sample_copy(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, true);
 }
 
 char LICENSE[] SEC("license") = "GPL";

@@ -26,7 +26,12 @@ enum cpuprofile_stat {
 	CPUPROFILE_STAT_USER_LOST = 1,    /* user stack not stored: stack map full or hash collision */
 	CPUPROFILE_STAT_KERNEL_LOST = 2,  /* kernel stack not stored: likewise */
 	CPUPROFILE_STAT_COUNTS_FULL = 3,  /* sample dropped: the counts map was full */
-	CPUPROFILE_STAT_COUNT = 4,
+	CPUPROFILE_STAT_COPIED = 4,       /* samples sent to user space as stack copies (--unwind) */
+	CPUPROFILE_STAT_COPY_DROPPED = 5, /* stack copy not sent (ring buffer full): counted without user stack */
+	CPUPROFILE_STAT_COUNT = 6,
 };
+
+/* user_stack_id of a sample whose stack copy could not be sent (user space shows it as missed). */
+#define CPUPROFILE_STACK_DROPPED (-2)
 
 #endif

@@ -6,6 +6,7 @@
  * per distinct blocking stack, not one record per block. */
 #include "common.bpf.h"
 #include "offcpu.h"
+#include "unwind.bpf.h"
 
 /* Set by user space before load (bpf object globals, see src/bpf/object.ts). */
 const volatile bool filter_tgid = false;        /* -p: only tgids present in target_tgids */
@@ -33,6 +34,8 @@ const volatile __u64 sched_text_end = 0;
 const volatile __u64 traceiter_start = 0;
 const volatile __u64 traceiter_end = 0;
 const volatile __u32 kernel_skip = 0;
+/* --unwind dwarf|auto: copy user stacks at switch-out for user space to unwind (see unwind.bpf.h). */
+const volatile bool copy_user_stacks = false;
 
 /* The skip found by the first switch, plus one (0: not yet). User space reads it for --verbose. */
 __u32 kernel_skip_found SEC(".data.offcpu_skip") = 0;
@@ -156,16 +159,35 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	s.key.tgid = tgid;
 	s.key.pid = tid;
 	bpf_get_current_comm(&s.key.comm, sizeof(s.key.comm));
-	if (!collect_user)
-		s.key.user_stack_id = -1;
-	else if (kthread)
-		s.key.user_stack_id = -EFAULT; /* a kernel thread has no user stack */
-	else
-		s.key.user_stack_id = take_stack(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_LOST);
 	s.key.kernel_stack_id = collect_kernel
 		? take_stack(ctx, kernel_frames_to_skip(ctx) & BPF_F_SKIP_FIELD_MASK, OFFCPU_STAT_KERNEL_LOST)
 		: -1;
 	s.start_ns = bpf_ktime_get_ns();
+	if (!collect_user) {
+		s.key.user_stack_id = -1;
+	} else if (kthread) {
+		s.key.user_stack_id = -EFAULT; /* a kernel thread has no user stack */
+	} else if (copy_user_stacks && copy_wanted(tgid)) {
+		/* The stack goes to user space now, under the switch-out time; the block's length
+		 * follows at switch-in as a delta record with the same (thread, time). */
+		struct unwind_scratch *c = unwind_capture(tgid, tid);
+		if (!c) {
+			s.key.user_stack_id = -EFAULT;
+		} else {
+			c->rec.kernel_stack_id = s.key.kernel_stack_id;
+			c->rec.seq = s.start_ns;
+			__builtin_memcpy(c->rec.comm, s.key.comm, sizeof(s.key.comm));
+			if (!unwind_send(c)) {
+				s.copied = 1;
+				s.key.user_stack_id = OFFCPU_STACK_COPIED;
+			} else {
+				stat_add(&stats, OFFCPU_STAT_COPY_DROPPED, 1);
+				s.key.user_stack_id = OFFCPU_STACK_DROPPED;
+			}
+		}
+	} else {
+		s.key.user_stack_id = take_stack(ctx, BPF_F_USER_STACK, OFFCPU_STAT_USER_LOST);
+	}
 	if (bpf_map_update_elem(&start, &tid, &s, BPF_ANY))
 		stat_add(&stats, OFFCPU_STAT_START_FULL, 1);
 }
@@ -187,6 +209,14 @@ static __always_inline void switch_in(struct task_struct *next)
 	}
 
 	stat_add(&stats, OFFCPU_STAT_BLOCKS, 1);
+	if (s->copied) {
+		struct unwind_delta_record d = { .kind = UNWIND_RECORD_DELTA, .pid = tid, .seq = s->start_ns, .delta_ns = delta };
+		if (!bpf_ringbuf_output(&stack_copies, &d, sizeof(d), BPF_RB_NO_WAKEUP))
+			goto done;
+		/* lost: count the time here, without its user stack */
+		stat_add(&stats, OFFCPU_STAT_COPY_DROPPED, 1);
+		s->key.user_stack_id = OFFCPU_STACK_DROPPED;
+	}
 	struct offcpu_value *v = bpf_map_lookup_elem(&counts, &s->key);
 	if (v) {
 		__sync_fetch_and_add(&v->total_ns, delta);

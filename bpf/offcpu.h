@@ -30,7 +30,14 @@ struct offcpu_value {
 struct offcpu_start {
 	__u64 start_ns; /* bpf_ktime_get_ns() at switch-out */
 	struct offcpu_key key;
+	__u32 copied;   /* the user stack went to user space as a copy (--unwind dwarf|auto) */
+	__u32 pad;
 };
+
+/* user_stack_id values of the copy path: the stack is in user space, or its copy (or its delta
+ * record) could not be sent, so the block is counted here without a user stack. */
+#define OFFCPU_STACK_COPIED (-3)
+#define OFFCPU_STACK_DROPPED (-2)
 
 /* Slots of the per-CPU `stats` array. */
 enum offcpu_stat {
@@ -40,7 +47,8 @@ enum offcpu_stat {
 	OFFCPU_STAT_START_FULL = 3,   /* switch-out not recorded: the start map was full */
 	OFFCPU_STAT_COUNTS_FULL = 4,  /* block dropped: the counts map was full */
 	OFFCPU_STAT_OUT_OF_RANGE = 5, /* block shorter than -m or longer than -M */
-	OFFCPU_STAT_COUNT = 6,
+	OFFCPU_STAT_COPY_DROPPED = 6, /* stack copy or delta record not sent (ring buffer full) */
+	OFFCPU_STAT_COUNT = 7,
 };
 
 #endif

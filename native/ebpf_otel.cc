@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <map>
 #include <string>
 #include <vector>
 
@@ -121,6 +122,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       InstanceMethod("mapDelete", &BpfObject::MapDelete),
       InstanceMethod("mapEntries", &BpfObject::MapEntries),
       InstanceMethod("mapClear", &BpfObject::MapClear),
+      InstanceMethod("ringConsume", &BpfObject::RingConsume),
       InstanceMethod("close", &BpfObject::Close),
     });
   }
@@ -142,8 +144,31 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   std::string path_;
   bool loaded_ = false;
   std::vector<struct bpf_link*> links_;
+  // Ring buffer readers by map name, created on first use; records collect in `pending` while
+  // ring_buffer__consume runs.
+  struct Ring {
+    struct ring_buffer* rb = nullptr;
+    std::vector<uint8_t> pending;
+  };
+  std::map<std::string, Ring*> rings_;
+
+  static int OnRecord(void* ctx, void* data, size_t size) {
+    auto* out = static_cast<std::vector<uint8_t>*>(ctx);
+    uint32_t len = static_cast<uint32_t>(size);
+    const uint8_t* p = reinterpret_cast<const uint8_t*>(&len);
+    out->insert(out->end(), p, p + 4);
+    const uint8_t* d = static_cast<const uint8_t*>(data);
+    out->insert(out->end(), d, d + size);
+    out->resize((out->size() + 3) & ~static_cast<size_t>(3), 0);
+    return 0;
+  }
 
   void Destroy() {
+    for (auto& r : rings_) {
+      if (r.second->rb) ring_buffer__free(r.second->rb);
+      delete r.second;
+    }
+    rings_.clear();
     for (auto*& l : links_) {
       if (l) bpf_link__destroy(l);
       l = nullptr;
@@ -557,6 +582,36 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       if (rc != 0 && errno != ENOENT) ThrowErrno(env, "map '" + name + "': clear failed", errno);
     }
     return Napi::Number::New(env, static_cast<double>(n));
+  }
+
+  // ringConsume(name) -> Buffer: every record now in a BPF_MAP_TYPE_RINGBUF map, without
+  // waiting, each as a little-endian u32 length, the record, and padding to 4 bytes. Empty when
+  // there is none. Records are consumed (the kernel can reuse their space).
+  Napi::Value RingConsume(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = ArgString(info, 0, "map name");
+    struct bpf_map* m;
+    int fd = MapFd(env, name, &m);
+    if (bpf_map__type(m) != BPF_MAP_TYPE_RINGBUF) ThrowErrno(env, "map '" + name + "': not a ring buffer", EINVAL);
+    Ring*& ring = rings_[name];
+    if (!ring) {
+      ring = new Ring();
+      ring->rb = ring_buffer__new(fd, OnRecord, &ring->pending, nullptr);
+      int err = libbpf_get_error(ring->rb);
+      if (!ring->rb || err) {
+        ring->rb = nullptr;
+        delete ring;
+        rings_.erase(name);
+        ThrowErrno(env, "map '" + name + "': ring buffer setup failed", err ? err : errno);
+      }
+    }
+    ring->pending.clear();
+    int n = ring_buffer__consume(ring->rb);
+    if (n < 0) ThrowErrno(env, "map '" + name + "': ring buffer consume failed", n);
+    Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, ring->pending.data(), ring->pending.size());
+    ring->pending.clear();
+    if (ring->pending.capacity() > (16u << 20)) ring->pending.shrink_to_fit();
+    return out;
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

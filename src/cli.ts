@@ -5,6 +5,7 @@ import { Command, CommanderError } from 'commander';
 import { packageRoot } from './util/paths.js';
 import { UserError, messageOf } from './util/errors.js';
 import { closeAllObjects } from './bpf/object.js';
+import { guardStandardStreams } from './util/stdio.js';
 import { cpuprofileCommand } from './commands/cpuprofile.js';
 import { doctorCommand } from './commands/doctor.js';
 import { biolatencyCommand } from './commands/biolatency.js';
@@ -34,6 +35,7 @@ function program(): Command {
 
 export async function main(argv: string[]): Promise<void> {
   process.on('exit', closeAllObjects);
+  guardStandardStreams();
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   try {
     await program().parseAsync(argv);

@@ -64,6 +64,11 @@ export interface NativeBpfObject {
   mapDelete(map: string, key: Buffer): boolean;
   mapEntries(map: string): MapEntries;
   mapClear(map: string): number;
+  /**
+   * Every record now in a ring buffer map, without waiting: each as a u32 LE length, the record,
+   * padding to 4 bytes. Empty when there is none.
+   */
+  ringConsume(map: string): Buffer;
   close(): void;
 }
 

@@ -4,7 +4,18 @@
 import { existsSync } from 'node:fs';
 import { native, type MapEntries, type NativeBpfObject } from './native.js';
 import { bpfObjectPath } from '../util/paths.js';
-import { UserError, messageOf } from '../util/errors.js';
+import { UserError, errnoOf, messageOf } from '../util/errors.js';
+
+const ENOMEM = 12;
+const E2BIG = 7;
+/** max_entries is a u32. */
+const MAX_ENTRIES_LIMIT = 0xffffffff;
+
+function describeSizes(maxEntries: Record<string, number>): string {
+  return Object.entries(maxEntries)
+    .map(([map, n]) => `${map}: ${n}`)
+    .join(', ');
+}
 
 const openObjects = new Set<NativeBpfObject>();
 
@@ -69,6 +80,7 @@ export class BpfTool {
   readonly failures: HookFailure[];
   private readonly obj: NativeBpfObject;
   private links: number[] = [];
+  private closed = false;
 
   private constructor(obj: NativeBpfObject, hook: string, failures: HookFailure[]) {
     this.obj = obj;
@@ -84,9 +96,15 @@ export class BpfTool {
   static open(tool: string, chain: HookChoice[], options: OpenOptions = {}): BpfTool {
     const path = bpfObjectPath(tool);
     if (!existsSync(path)) throw new UserError(`BPF object ${path} is missing: run \`npm run build:bpf\` (needs clang)`);
+    for (const [map, n] of Object.entries(options.maxEntries ?? {})) {
+      if (!Number.isInteger(n) || n < 1 || n > MAX_ENTRIES_LIMIT) {
+        throw new UserError(`${tool}: map '${map}' cannot have ${n} entries (a BPF map holds 1 to ${MAX_ENTRIES_LIMIT}): choose a smaller storage size`);
+      }
+    }
     const addon = native();
     addon.setLogLevel(options.verbose ? 1 : 0);
     const failures: HookFailure[] = [];
+    const mapSizeFailures: string[] = [];
     for (const choice of chain) {
       let obj: NativeBpfObject | undefined;
       try {
@@ -95,7 +113,13 @@ export class BpfTool {
         for (const prog of obj.programs()) obj.setAutoload(prog.name, choice.programs.includes(prog.name));
         for (const [name, value] of Object.entries(options.globals ?? {})) obj.setGlobal(name, encodeGlobal(value));
         for (const [name, entries] of Object.entries(options.maxEntries ?? {})) obj.setMaxEntries(name, entries);
-        obj.load();
+        try {
+          obj.load();
+        } catch (err) {
+          const errno = errnoOf(err);
+          if (errno === ENOMEM || errno === E2BIG) mapSizeFailures.push(messageOf(err).replace(/^.*load failed(?: \(program '[^']*'\))?: /, ''));
+          throw err;
+        }
         const tool = new BpfTool(obj, choice.name, failures);
         options.prepare?.(tool);
         tool.links = choice.attach(obj);
@@ -110,6 +134,14 @@ export class BpfTool {
       }
     }
     const log = addon.takeLog().trim();
+    // Maps are created before programs load: when every hook failed there, the sizes asked for
+    // (--stack-storage-size and the like) are what the kernel refused, not the hooks.
+    const sizes = options.maxEntries ?? {};
+    if (Object.keys(sizes).length > 0 && mapSizeFailures.length === failures.length && failures.length > 0) {
+      throw new UserError(
+        `${tool}: the kernel cannot create its maps at the sizes asked for (${describeSizes(sizes)} entries): ${mapSizeFailures[0]}; choose smaller storage sizes`,
+      );
+    }
     const detail = failures.map((f) => `${f.hook}: ${f.error}`).join('; ');
     throw new UserError(
       `${tool}: no way to attach on this kernel (${detail})` + (options.verbose && log ? `\nlibbpf log:\n${log}` : ''),
@@ -124,6 +156,11 @@ export class BpfTool {
 
   entries(map: string): MapEntries {
     return this.obj.mapEntries(map);
+  }
+
+  /** Every record now in a ring buffer map, each as the BPF side wrote it (see NativeBpfObject.ringConsume). */
+  ringConsume(map: string): Buffer {
+    return this.obj.ringConsume(map);
   }
 
   lookup(map: string, key: Buffer): Buffer | null {
@@ -153,7 +190,11 @@ export class BpfTool {
     return out;
   }
 
+  /** Detaches and frees everything; safe to call more than once. */
   close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.links = [];
     this.obj.close();
     openObjects.delete(this.obj);
   }

@@ -16,6 +16,13 @@ export interface RawStack {
   kernel: bigint[] | null | 'lost';
   value: number;
   count?: number;
+  /**
+   * Indices of `user` (besides 0, always exact) holding an exact instruction address rather than
+   * a return address: frames interrupted by a signal, found by CFI unwinding.
+   */
+  userExact?: number[];
+  /** The marker frame ending a user stack that unwinding stopped early (`[truncated: no CFI]`). */
+  userStop?: string;
 }
 
 /** A stack trace map value: u64 instruction pointers, leaf first, zero-terminated. */

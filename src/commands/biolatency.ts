@@ -162,6 +162,7 @@ export async function runBiolatency(config: BiolatencyConfig): Promise<Histogram
           tool.clear('hists');
           tool.clear('stats');
         },
+        release: () => tool.close(),
       },
       {
         ...(config.intervalSec !== undefined ? { intervalSec: config.intervalSec } : {}),
@@ -173,7 +174,6 @@ export async function runBiolatency(config: BiolatencyConfig): Promise<Histogram
       },
     );
   } finally {
-    tool.detach();
     tool.close();
   }
 }

@@ -17,8 +17,11 @@ export const CPUPROFILE_KEY = {
 export const CPUPROFILE_MAX_STACK_DEPTH = 127;
 
 /** Slots of the per-CPU `stats` map (enum cpuprofile_stat). */
-export const CpuprofileStat = { samples: 0, userLost: 1, kernelLost: 2, countsFull: 3 } as const;
-export const CPUPROFILE_STAT_COUNT = 4;
+export const CpuprofileStat = { samples: 0, userLost: 1, kernelLost: 2, countsFull: 3, copied: 4, copyDropped: 5 } as const;
+export const CPUPROFILE_STAT_COUNT = 6;
+
+/** user_stack_id of a sample whose stack copy could not be sent (CPUPROFILE_STACK_DROPPED). */
+export const CPUPROFILE_STACK_DROPPED = -2;
 
 export interface CpuprofileKey {
   tgid: number;
@@ -44,6 +47,10 @@ export interface CpuprofileStats {
   userLost: number;
   kernelLost: number;
   countsFull: number;
+  /** --unwind dwarf|auto: samples sent to user space as stack copies. */
+  copied: number;
+  /** Stack copies that did not fit in the ring buffer (counted without their user stack). */
+  copyDropped: number;
 }
 
 export interface CpuprofileData {
@@ -53,10 +60,15 @@ export interface CpuprofileData {
   firstSampleNs?: bigint;
 }
 
-/** Reads everything the cpuprofile program counted. */
-export function readCpuprofile(tool: BpfTool): CpuprofileData {
+/** Where the stacks unwound in user space come from (src/unwind/session.ts). */
+export interface CopiedStacks {
+  rawStacks(traces: StackTraceReader): RawStack[];
+}
+
+/** Reads everything the cpuprofile program counted, plus the stacks unwound from its copies. */
+export function readCpuprofile(tool: BpfTool, copies?: CopiedStacks): CpuprofileData {
   const traces = new StackTraceReader(tool, 'stacks');
-  const stacks: RawStack[] = [];
+  const stacks: RawStack[] = copies ? copies.rawStacks(traces) : [];
   for (const [key, value] of records(tool.entries('counts'))) {
     const k = decodeCpuprofileKey(key);
     stacks.push({
@@ -78,6 +90,8 @@ export function readCpuprofile(tool: BpfTool): CpuprofileData {
       userLost: s[CpuprofileStat.userLost] ?? 0,
       kernelLost: s[CpuprofileStat.kernelLost] ?? 0,
       countsFull: s[CpuprofileStat.countsFull] ?? 0,
+      copied: s[CpuprofileStat.copied] ?? 0,
+      copyDropped: s[CpuprofileStat.copyDropped] ?? 0,
     },
   };
 }

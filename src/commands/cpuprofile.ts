@@ -1,6 +1,6 @@
 // `ebpf-otel cpuprofile`: BCC `profile` semantics. Sample on-CPU stacks with a cpu-clock perf
 // event on every CPU, count them by stack in the kernel, symbolize, print.
-import { existsSync } from 'node:fs';
+import { checkProcesses, checkThreads } from '../util/targets.js';
 import { Command, Option } from 'commander';
 import { BpfTool, type HookChoice } from '../bpf/object.js';
 import { onlineCpus } from '../bpf/cpus.js';
@@ -17,6 +17,7 @@ import { exportStackProfile, printStackProfile, type StackOutputOptions } from '
 import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
 import { readProcessInfo, type ProcessInfo } from '../otlp/resource.js';
 import { processStartMonotonicNs, wallClock } from '../util/clock.js';
+import { CopySession, parseUnwindMode, ringBytes, stackCopySupported, UNWIND_OPTION_HELP, type UnwindMode } from '../unwind/session.js';
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_CPU_CLOCK = 0;
@@ -36,25 +37,41 @@ export interface CpuprofileConfig {
   output?: StackOutputOptions;
   /** --otlp: also send the profile as OTLP profiles. */
   otlp?: OtlpConfig;
+  /** --unwind: how user stacks are walked (default auto). */
+  unwind?: UnwindMode;
   verbose: boolean;
 }
 
-/** The hooks cpuprofile can use, best first. Only one today: the software cpu-clock event works
- * everywhere, including VMs without hardware counters. */
-export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'period'>): HookChoice[] {
-  return [
-    {
-      name: 'perf_event cpu-clock',
-      programs: ['cpuprofile_sample'],
-      attach: (obj) =>
-        obj.attachPerfEvent('cpuprofile_sample', {
-          type: PERF_TYPE_SOFTWARE,
-          config: PERF_COUNT_SW_CPU_CLOCK,
-          ...(config.period ? { period: config.period } : { frequency: config.frequency }),
-          cpus: onlineCpus(),
-        }),
-    },
-  ];
+/** How user stacks are walked in the end: by the kernel's frame-pointer walk, or copied. */
+export function effectiveUnwind(config: Pick<CpuprofileConfig, 'unwind'> & { kernelOnly?: boolean }): UnwindMode {
+  const mode = config.unwind ?? 'auto';
+  if (config.kernelOnly) return 'fp'; // no user stacks at all
+  if (mode === 'auto' && !stackCopySupported()) return 'fp';
+  return mode;
+}
+
+/**
+ * The hooks cpuprofile can use, best first. The software cpu-clock event works everywhere,
+ * including VMs without hardware counters. With --unwind dwarf|auto the program that copies user
+ * stacks comes first (it needs bpf_task_pt_regs and ring buffers, 5.15+); auto falls back to the
+ * frame-pointer program.
+ */
+export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'period' | 'unwind'> & { kernelOnly?: boolean }): HookChoice[] {
+  const choice = (name: string, program: string): HookChoice => ({
+    name,
+    programs: [program],
+    attach: (obj) =>
+      obj.attachPerfEvent(program, {
+        type: PERF_TYPE_SOFTWARE,
+        config: PERF_COUNT_SW_CPU_CLOCK,
+        ...(config.period ? { period: config.period } : { frequency: config.frequency }),
+        cpus: onlineCpus(),
+      }),
+  });
+  const fp = choice('perf_event cpu-clock', 'cpuprofile_sample');
+  const copy = choice('perf_event cpu-clock, stack copies', 'cpuprofile_sample_copy');
+  const mode = effectiveUnwind(config);
+  return mode === 'fp' ? [fp] : mode === 'dwarf' ? [copy] : [copy, fp];
 }
 
 export interface CpuprofileFlags {
@@ -72,6 +89,7 @@ export interface CpuprofileFlags {
   json?: boolean;
   top: number;
   otlp?: string | boolean;
+  unwind?: UnwindMode;
 }
 
 export function cpuprofileCommand(): Command {
@@ -92,6 +110,7 @@ export function cpuprofileCommand(): Command {
     .option('--json', 'print the profile as JSON')
     .option('--top <n>', 'rows in the default table output', positiveInt('top'), 20)
     .option('--otlp [url]', 'also send the profile to an OTLP/HTTP endpoint (default: $OTEL_EXPORTER_OTLP_ENDPOINT or http://localhost:4318)')
+    .addOption(new Option('--unwind <mode>', UNWIND_OPTION_HELP).argParser(parseUnwindMode).default('auto'))
     .action(async (duration: number | undefined, flags: CpuprofileFlags, cmd: Command) => {
       const verbose = Boolean(cmd.optsWithGlobals<{ verbose?: boolean }>().verbose);
       await runCpuprofile(cpuprofileConfig(duration, flags, verbose));
@@ -121,6 +140,10 @@ export function cpuprofileConfig(duration: number | undefined, f: CpuprofileFlag
     verbose,
   };
   if (f.count !== undefined) config.period = f.count;
+  config.unwind = f.unwind ?? 'auto';
+  if (config.unwind === 'dwarf' && !stackCopySupported()) {
+    throw new UserError(`--unwind dwarf unwinds x86-64 stacks only (this is ${process.arch}): use --unwind fp`);
+  }
   const d = duration ?? f.duration;
   if (d !== undefined) config.durationSec = d;
   // Resolved before anything loads, so a bad OTEL_* setting fails at once.
@@ -143,13 +166,19 @@ function lossWarnings(stats: CpuprofileStats, config: CpuprofileConfig): string[
     );
   }
   if (stats.countsFull) warnings.push(`${stats.countsFull} samples were dropped because the counts map was full: profile fewer processes or a shorter time`);
+  if (stats.copyDropped) {
+    warnings.push(
+      `${stats.copyDropped} samples lost their user stack because the stack-copy ring buffer was full (shown as [Missed User Stack]): ` +
+        'lower the frequency, or use --unwind fp',
+    );
+  }
   return warnings;
 }
 
 export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProfile> {
   preflight('cpuprofile');
-  for (const pid of config.pids) if (!existsSync(`/proc/${pid}`)) throw new UserError(`no process with PID ${pid}`);
-  for (const tid of config.tids) if (!existsSync(`/proc/${tid}`)) throw new UserError(`no thread with TID ${tid}`);
+  checkProcesses(config.pids, '-L');
+  checkThreads(config.tids);
 
   const symbolizer = new Symbolizer();
   // Read the targets' mappings now: a process that exits mid-profile still resolves.
@@ -165,6 +194,8 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
       tool.update(map, key, Buffer.from([1]));
     }
   };
+  const unwind = effectiveUnwind(config);
+  const eventsPerSec = (config.period ? 1e9 / config.period : config.frequency) * onlineCpus().length;
   const tool = BpfTool.open('cpuprofile', cpuprofileHooks(config), {
     globals: {
       filter_tgid: { bool: config.pids.length > 0 },
@@ -172,8 +203,14 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
       include_idle: { bool: config.includeIdle },
       collect_user: { bool: !config.kernelOnly },
       collect_kernel: { bool: !config.userOnly },
+      unwind_auto: { bool: unwind === 'auto' },
     },
-    maxEntries: { stacks: config.stackStorageSize },
+    maxEntries: {
+      stacks: config.stackStorageSize,
+      ...(unwind !== 'fp' ? { stack_copies: ringBytes(eventsPerSec) } : {}),
+      // only auto mode lists processes that keep frame pointers
+      ...(unwind !== 'auto' ? { fp_tgids: 1 } : {}),
+    },
     prepare: (t) => {
       idSet(config.pids)(t, 'target_tgids');
       idSet(config.tids)(t, 'target_tids');
@@ -181,15 +218,24 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
     verbose: config.verbose,
   });
   const startTimeNs = clock.now();
-  if (config.verbose) process.stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
+  // Copies are unwound while sampling goes on; binaries' unwind tables are read on first use,
+  // after attach, so start-up does not wait for them.
+  const copies = tool.hook.includes('stack copies') && unwind !== 'fp' ? new CopySession(tool, symbolizer, 'cpu', unwind) : undefined;
+  copies?.start(config.pids);
+  if (config.verbose) {
+    for (const f of tool.failures) process.stderr.write(`cpuprofile: ${f.hook} failed: ${f.error}\n`);
+    process.stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
+  }
 
   const rate = config.period ? `every ${config.period} ns of CPU` : `${config.frequency} Hz`;
   await waitForEnd({ label: `Sampling ${describeTarget(config)} at ${rate}`, ...(config.durationSec !== undefined ? { durationSec: config.durationSec } : {}) });
 
   tool.detach();
   const endTimeNs = clock.now();
-  const data = readCpuprofile(tool);
+  copies?.stop();
+  const data = readCpuprofile(tool, copies);
   tool.close();
+  if (config.verbose && copies) process.stderr.write(`cpuprofile: ${copies.describe()}\n`);
   if (config.verbose && data.firstSampleNs) {
     const ms = Number(data.firstSampleNs - processStartMonotonicNs()) / 1e6;
     process.stderr.write(`cpuprofile: first sample ${ms.toFixed(1)} ms after launch\n`);
@@ -202,7 +248,12 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
     startTimeNs,
     endTimeNs,
     stacks: resolveStacks(data.stacks, symbolizer),
-    warnings: [...lossWarnings(data.stats, config), ...symbolizer.warnings()],
+    warnings: [
+      ...lossWarnings(data.stats, config),
+      ...(copies ? copies.warnings('samples') : []),
+      ...(unwind !== 'fp' && !copies ? ['stack copies are not supported by this kernel (needs 5.15+): user stacks were walked by frame pointers'] : []),
+      ...symbolizer.warnings(),
+    ],
   };
   if (config.period) profile.samplePeriod = config.period;
   else profile.frequencyHz = config.frequency;

@@ -4,6 +4,7 @@
 // and/or speedscope's JSON format.
 import { open } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
@@ -16,6 +17,7 @@ import { renderSpeedscope, speedscopeJson, type SpeedscopeProfileInput } from '.
 import { formatDurationNs } from '../render/format.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { UserError, messageOf } from '../util/errors.js';
+import { checkOutputPath, fsReason, saveAside, writeOutputFile } from '../util/files.js';
 import { packageRoot } from '../util/paths.js';
 
 /** Options every flame variant takes: where the output goes and how the page starts. */
@@ -178,7 +180,11 @@ async function readFoldedInput(input: FoldedInput, flags: FoldedFlags): Promise<
 // ---------------------------------------------------------------------------------------------
 // Output
 
-/** Where the outputs go, checked before any input is read or any profile recorded. */
+/**
+ * Where the outputs go, checked before any input is read or any profile recorded: a file that
+ * cannot be written (missing or read-only directory, a symbolic link as root, a directory) fails
+ * now, not after a recording.
+ */
 export function flameTargets(flags: FlameRenderFlags): FlameTargets {
   const html = flags.output ?? (flags.speedscope === undefined ? '-' : undefined);
   const speedscope = flags.speedscope;
@@ -189,6 +195,8 @@ export function flameTargets(flags: FlameRenderFlags): FlameTargets {
       throw new UserError(`not writing ${what} to a terminal: use ${what === 'the HTML page' ? '-o FILE' : '--speedscope FILE'} or redirect standard output`);
     }
   }
+  if (html !== undefined && html !== '-') checkOutputPath(html, 'the flame graph');
+  if (speedscope !== undefined && speedscope !== '-') checkOutputPath(speedscope, 'speedscope JSON');
   const t: FlameTargets = {};
   if (html !== undefined) t.html = html;
   if (speedscope !== undefined) t.speedscope = speedscope;
@@ -207,27 +215,21 @@ function exporter(): string {
   return version ? `ebpf-otel ${version}` : 'ebpf-otel';
 }
 
-async function writeTarget(target: string, text: string, what: string): Promise<void> {
+/** Writes one output: standard output (its failures are util/stdio.ts's), or a file (util/files.ts). */
+function writeTarget(target: string, text: string, what: string): void {
   if (target === '-') {
-    await new Promise<void>((resolve, reject) => process.stdout.write(text, (err) => (err ? reject(err) : resolve())));
+    process.stdout.write(text);
     return;
   }
-  try {
-    const handle = await open(target, 'w');
-    try {
-      await handle.writeFile(text, 'utf8');
-    } finally {
-      await handle.close();
-    }
-  } catch (err) {
-    throw new UserError(`cannot write ${what} to ${sanitizeTerminal(target)}: ${ioReason(err)}`);
-  }
+  writeOutputFile(target, text, what);
   process.stderr.write(`wrote ${what} to ${sanitizeTerminal(target)}\n`);
 }
 
 /**
  * Render and write: the page from `tree`, speedscope from `profiles` (one speedscope profile
- * each; `activeProfile` is the one speedscope shows first).
+ * each; `activeProfile` is the one speedscope shows first). With `keep` (a recorded profile,
+ * which exists nowhere else), an output that cannot be written where asked is saved in the
+ * temporary directory and the error says where; the other output is still written.
  */
 export async function writeFlame(
   targets: FlameTargets,
@@ -235,19 +237,35 @@ export async function writeFlame(
   profiles: readonly SpeedscopeProfileInput[],
   page: FlameHtmlOptions,
   activeProfile = 0,
+  keep = false,
 ): Promise<void> {
-  if (targets.html !== undefined) await writeTarget(targets.html, renderFlameHtml(tree, page), 'the flame graph');
+  const failures: string[] = [];
+  const write = (target: string, render: () => string, what: string, ext: string) => {
+    const text = render();
+    try {
+      writeTarget(target, text, what);
+    } catch (err) {
+      if (!keep || !(err instanceof UserError)) throw err;
+      try {
+        failures.push(`${err.message}; saved to ${saveAside(text, 'ebpf-otel-flame', ext)} instead`);
+      } catch (saveErr) {
+        failures.push(`${err.message}, nor saved in ${tmpdir()} (${fsReason(saveErr)})`);
+      }
+    }
+  };
+  if (targets.html !== undefined) write(targets.html, () => renderFlameHtml(tree, page), 'the flame graph', '.html');
   if (targets.speedscope !== undefined) {
-    const file = renderSpeedscope(profiles, { name: page.title, activeProfileIndex: activeProfile, exporter: exporter() });
-    await writeTarget(targets.speedscope, speedscopeJson(file), 'speedscope JSON');
+    const render = () => speedscopeJson(renderSpeedscope(profiles, { name: page.title, activeProfileIndex: activeProfile, exporter: exporter() }));
+    write(targets.speedscope, render, 'speedscope JSON', '.speedscope.json');
   }
+  if (failures.length) throw new UserError(failures.join('; '));
 }
 
 /** Draw a recorded profile (on-CPU samples, or off-CPU nanoseconds) to the targets. */
 export async function writeProfileFlame(targets: FlameTargets, profile: StackProfile, page: FlameHtmlOptions): Promise<void> {
   const tree = treeFromProfile(profile);
   if (tree.root.value === 0 || treeStats(tree).frames === 0) throw new UserError('no stacks were recorded: nothing to draw (is the target busy? try a longer duration)');
-  await writeFlame(targets, tree, [{ name: page.title, tree }], page);
+  await writeFlame(targets, tree, [{ name: page.title, tree }], page, 0, true);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -314,6 +332,7 @@ const CPU_OPTIONS = [
   '--duration',
   '--include-idle',
   '--stack-storage-size',
+  '--unwind',
 ] as const;
 
 function windowText(profile: StackProfile): string {

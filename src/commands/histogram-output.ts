@@ -8,6 +8,7 @@ import { renderHistogramSetJson } from '../render/json.js';
 import { shouldUseColor } from '../render/color.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { waitForEnd } from '../util/collect.js';
+import { abortInFlight } from '../util/signals.js';
 import { UserError } from '../util/errors.js';
 import type { HookChoice } from '../bpf/object.js';
 import type { OtlpConfig } from '../otlp/config.js';
@@ -50,6 +51,8 @@ export interface HistogramSource {
   read(startTimeNs: bigint, endTimeNs: bigint): HistogramSnapshot;
   /** Empties the maps for the next interval. */
   clear(): void;
+  /** The last read is done: detach and close the BPF side (before a final export that may take long). */
+  release?(): void;
   /** Wall-clock nanoseconds now. */
   now(): bigint;
 }
@@ -86,7 +89,7 @@ async function exportSet(set: HistogramSet, options: CollectOptions, continueOnE
   } catch (err) {
     if (!continueOnError) throw err;
     stderr.write(`ebpf-otel: ${messageOf(err)}\n`);
-    process.exitCode = 1;
+    process.exitCode = err instanceof UserError ? err.exitCode : 1;
   }
 }
 
@@ -101,11 +104,18 @@ function emit(source: HistogramSource, startNs: bigint, options: CollectOptions,
   return { set: snap.set, end };
 }
 
-/** A promise settled by the first SIGINT/SIGTERM, and a way to stop listening. */
+/**
+ * A promise settled by the first SIGINT/SIGTERM, and a way to stop listening. A signal also
+ * aborts an export in flight (it saves its payload): the interval loop then prints what the
+ * current interval holds and ends.
+ */
 function signalWatch(): { promise: Promise<'signal'>; dispose(): void } {
-  let onSignal: () => void = () => {};
+  let onSignal: (signal: NodeJS.Signals) => void = () => {};
   const promise = new Promise<'signal'>((resolve) => {
-    onSignal = () => resolve('signal');
+    onSignal = (signal) => {
+      abortInFlight(signal);
+      resolve('signal');
+    };
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
   });
@@ -143,6 +153,7 @@ export async function collectHistograms(source: HistogramSource, options: Collec
     await waitForEnd({ label: options.label, ...(options.durationSec !== undefined ? { durationSec: options.durationSec } : {}), stream: stderr });
     const { set } = emit(source, windowStart, options, false);
     printed.push(set);
+    source.release?.();
     await exportSet(set, options, false);
     return printed;
   }
@@ -159,10 +170,10 @@ export async function collectHistograms(source: HistogramSource, options: Collec
       const { set, end } = emit(source, windowStart, options, true);
       printed.push(set);
       windowStart = end;
+      const last = why === 'signal' || (options.count !== undefined && n >= options.count) || Date.now() >= endAt - 1;
+      if (last) source.release?.();
       await exportSet(set, options, true);
-      if (why === 'signal') break;
-      if (options.count !== undefined && n >= options.count) break;
-      if (Date.now() >= endAt - 1) break;
+      if (last) break;
     }
   } finally {
     signal.dispose();

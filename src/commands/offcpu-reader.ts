@@ -18,14 +18,18 @@ export const OFFCPU_KEY = {
 export const OFFCPU_VALUE = { size: 16, totalNs: 0, count: 8 } as const;
 
 /** Value of the `start` map (thread id -> switch-out time and the key it will be counted under). */
-export const OFFCPU_START = { size: 40, startNs: 0, key: 8 } as const;
+export const OFFCPU_START = { size: 48, startNs: 0, key: 8, copied: 40 } as const;
+
+/** user_stack_id values of the copy path (OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED). */
+export const OFFCPU_STACK_COPIED = -3;
+export const OFFCPU_STACK_DROPPED = -2;
 
 export const OFFCPU_MAX_STACK_DEPTH = 127;
 export const OFFCPU_COMM_LEN = 16;
 
 /** Slots of the per-CPU `stats` map (enum offcpu_stat). */
-export const OffcpuStat = { blocks: 0, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4, outOfRange: 5 } as const;
-export const OFFCPU_STAT_COUNT = 6;
+export const OffcpuStat = { blocks: 0, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4, outOfRange: 5, copyDropped: 6 } as const;
+export const OFFCPU_STAT_COUNT = 7;
 
 /** The global the BPF side sets at its first switch: kernel frames skipped, plus one. */
 export const OFFCPU_SKIP_SECTION = '.data.offcpu_skip';
@@ -72,6 +76,8 @@ export interface OffcpuStats {
   countsFull: number;
   /** Blocks shorter than -m or longer than -M. */
   outOfRange: number;
+  /** --unwind dwarf|auto: stack copies or delta records the ring buffer had no room for. */
+  copyDropped: number;
 }
 
 export interface OffcpuData {
@@ -80,10 +86,15 @@ export interface OffcpuData {
   stats: OffcpuStats;
 }
 
-/** Reads everything the offcpu program counted. */
-export function readOffcpu(tool: BpfTool): OffcpuData {
+/** Where the stacks unwound in user space come from (src/unwind/session.ts). */
+export interface CopiedStacks {
+  rawStacks(traces: StackTraceReader): RawStack[];
+}
+
+/** Reads everything the offcpu program counted, plus the stacks unwound from its copies. */
+export function readOffcpu(tool: BpfTool, copies?: CopiedStacks): OffcpuData {
   const traces = new StackTraceReader(tool, 'stacks');
-  const stacks: RawStack[] = [];
+  const stacks: RawStack[] = copies ? copies.rawStacks(traces) : [];
   for (const [key, value] of records(tool.entries('counts'))) {
     const k = decodeOffcpuKey(key);
     const v = decodeOffcpuValue(value);
@@ -108,6 +119,7 @@ export function readOffcpu(tool: BpfTool): OffcpuData {
       startFull: s[OffcpuStat.startFull] ?? 0,
       countsFull: s[OffcpuStat.countsFull] ?? 0,
       outOfRange: s[OffcpuStat.outOfRange] ?? 0,
+      copyDropped: s[OffcpuStat.copyDropped] ?? 0,
     },
   };
 }

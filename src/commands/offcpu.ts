@@ -1,7 +1,8 @@
 // `ebpf-otel offcpu`: BCC `offcputime` semantics. At each context switch record when a thread
 // left the CPU and its stacks; when it runs again, add the time it spent away to those stacks.
 // The sums are kept in the kernel; at the end they are symbolized and printed.
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
+import { checkProcesses, checkThreads, tgidOf } from '../util/targets.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BpfTool, type GlobalValue, type HookChoice } from '../bpf/object.js';
 import { native } from '../bpf/native.js';
@@ -21,6 +22,7 @@ import { formatStack } from '../render/table.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { shouldUseColor } from '../render/color.js';
 import { wallClock } from '../util/clock.js';
+import { CopySession, parseUnwindMode, ringBytes, stackCopySupported, UNWIND_OPTION_HELP, type UnwindMode } from '../unwind/session.js';
 
 /** How the collected profile is printed: the shared stack outputs, or BCC's listing of every stack. */
 export type OffcpuOutput = StackOutputOptions | { format: 'stacks'; delimiter: boolean };
@@ -54,8 +56,19 @@ export interface OffcpuConfig {
   output?: OffcpuOutput;
   /** --otlp: also send the profile as OTLP profiles (off_cpu / nanoseconds). */
   otlp?: OtlpConfig;
+  /** --unwind: how user stacks are walked (default auto). */
+  unwind?: UnwindMode;
   verbose: boolean;
 }
+
+/**
+ * offcpu walks user stacks by frame pointers unless asked otherwise. A stack copy costs a 16 KiB
+ * read and a ring-buffer record per switch-out, and switch-outs come at the workload's rate, not
+ * at a sampling rate we choose: on a pipe ping-pong that halved the workload's throughput (see
+ * bench/results), where libbpf-tools offcputime costs a third of that. `--unwind auto|dwarf`
+ * trades that cost for callers through code without frame pointers.
+ */
+export const OFFCPU_DEFAULT_UNWIND: UnwindMode = 'fp';
 
 export const OFFCPU_DEFAULTS = {
   minBlockUs: 1,
@@ -188,6 +201,7 @@ export interface OffcpuFlags {
   stackStorageSize: number;
   threadStorageSize: number;
   countStorageSize: number;
+  unwind?: UnwindMode;
 }
 
 function nonNegativeInt(what: string) {
@@ -261,7 +275,8 @@ export function addOffcpuOptions(cmd: Command): Command {
       'number of distinct (thread, stack) sums the kernel can keep',
       positiveInt('count storage size'),
       OFFCPU_DEFAULTS.countStorageSize,
-    );
+    )
+    .addOption(new Option('--unwind <mode>', UNWIND_OPTION_HELP).argParser(parseUnwindMode).default(OFFCPU_DEFAULT_UNWIND));
 }
 
 export function offcpuCommand(): Command {
@@ -311,6 +326,10 @@ export function toOffcpuConfig(duration: number | undefined, f: OffcpuFlags, ver
   };
   if (f.maxBlockTime !== undefined) config.maxBlockUs = f.maxBlockTime;
   if (f.state !== undefined) config.state = f.state;
+  config.unwind = f.unwind ?? OFFCPU_DEFAULT_UNWIND;
+  if (config.unwind === 'dwarf' && !stackCopySupported()) {
+    throw new UserError(`--unwind dwarf unwinds x86-64 stacks only (this is ${process.arch}): use --unwind fp`);
+  }
   const d = duration ?? f.duration;
   if (d !== undefined) config.durationSec = d;
   // Resolved before anything loads, so a bad OTEL_* setting fails at once.
@@ -357,8 +376,22 @@ function describeTarget(config: OffcpuConfig): string {
   return 'all threads';
 }
 
+/** How user stacks are walked in the end (fp when none are collected, or copies are unsupported). */
+export function effectiveOffcpuUnwind(config: Pick<OffcpuConfig, 'unwind' | 'kernelStacksOnly' | 'kernelThreadsOnly'>): UnwindMode {
+  const mode = config.unwind ?? OFFCPU_DEFAULT_UNWIND;
+  if (config.kernelStacksOnly || config.kernelThreadsOnly) return 'fp';
+  if (mode === 'auto' && !stackCopySupported()) return 'fp';
+  return mode;
+}
+
 export function offcpuLossWarnings(stats: OffcpuStats, config: Pick<OffcpuConfig, 'stackStorageSize' | 'threadStorageSize' | 'countStorageSize'>): string[] {
   const warnings: string[] = [];
+  if (stats.copyDropped) {
+    warnings.push(
+      `${stats.copyDropped} blocks lost their user stack because the stack-copy ring buffer was full (shown as [Missed User Stack]): ` +
+        'trace fewer threads (-p, -t), or use --unwind fp',
+    );
+  }
   if (stats.userLost || stats.kernelLost) {
     warnings.push(
       `${stats.userLost} user and ${stats.kernelLost} kernel stacks were lost (stack map full or hash collisions): ` +
@@ -380,21 +413,11 @@ export function offcpuLossWarnings(stats: OffcpuStats, config: Pick<OffcpuConfig
   return warnings;
 }
 
-/** The process a thread belongs to (its tgid), or undefined when it is gone. */
-function tgidOf(tid: number): number | undefined {
-  try {
-    const m = /^Tgid:\s*(\d+)$/m.exec(readFileSync(`/proc/${tid}/status`, 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Collects off-CPU time, symbolizes it and, when `config.output` is set, prints it. */
 export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   preflight('offcpu');
-  for (const pid of config.pids) if (!existsSync(`/proc/${pid}`)) throw new UserError(`no process with PID ${pid}`);
-  for (const tid of config.tids) if (!existsSync(`/proc/${tid}`)) throw new UserError(`no thread with TID ${tid}`);
+  checkProcesses(config.pids, '-t');
+  checkThreads(config.tids);
 
   const symbolizer = new Symbolizer();
   // Read the targets' mappings now: a process that exits mid-trace still resolves.
@@ -416,19 +439,45 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
       tool.update(map, key, Buffer.from([1]));
     }
   };
-  const tool = BpfTool.open('offcpu', offcpuHooks(), {
-    globals: offcpuGlobals(config, sched),
-    maxEntries: { stacks: config.stackStorageSize, start: config.threadStorageSize, counts: config.countStorageSize },
-    prepare: (t) => {
-      idSet(t, 'target_tgids', config.pids);
-      idSet(t, 'target_tids', config.tids);
-    },
-    verbose: config.verbose,
-  });
+  const unwind = effectiveOffcpuUnwind(config);
+  const open = (copy: boolean) =>
+    BpfTool.open('offcpu', offcpuHooks(), {
+      globals: {
+        ...offcpuGlobals(config, sched),
+        ...(copy ? { copy_user_stacks: { bool: true }, unwind_auto: { bool: unwind === 'auto' } } : {}),
+      },
+      maxEntries: {
+        stacks: config.stackStorageSize,
+        start: config.threadStorageSize,
+        counts: config.countStorageSize,
+        ...(copy ? { stack_copies: ringBytes(targets.size > 0 ? 1000 : 4000) } : {}),
+        ...(copy && unwind === 'auto' ? {} : { fp_tgids: 1 }),
+      },
+      prepare: (t) => {
+        idSet(t, 'target_tgids', config.pids);
+        idSet(t, 'target_tids', config.tids);
+      },
+      verbose: config.verbose,
+    });
+  let tool: BpfTool;
+  let copying = unwind !== 'fp';
+  let copyFailure: string | undefined;
+  try {
+    tool = open(copying);
+  } catch (err) {
+    // auto: a kernel without stack copies (before 5.15) still gets frame-pointer stacks
+    if (!(copying && unwind === 'auto' && err instanceof UserError)) throw err;
+    copyFailure = err.message;
+    copying = false;
+    tool = open(false);
+  }
   const startTimeNs = clock.now();
+  const copies = copying && unwind !== 'fp' ? new CopySession(tool, symbolizer, 'offcpu', unwind) : undefined;
+  copies?.start([...targets]);
   if (config.verbose) {
+    if (copyFailure) process.stderr.write(`offcpu: stack copies unavailable (${copyFailure}): frame pointers\n`);
     for (const f of tool.failures) process.stderr.write(`offcpu: ${f.hook} failed: ${f.error}\n`);
-    process.stderr.write(`offcpu: attached with ${tool.hook}\n`);
+    process.stderr.write(`offcpu: attached with ${tool.hook}${copies ? ', stack copies' : ''}\n`);
   }
 
   const bounds =
@@ -440,9 +489,11 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
 
   tool.detach();
   const endTimeNs = clock.now();
-  const data = readOffcpu(tool);
+  copies?.stop();
+  const data = readOffcpu(tool, copies);
   const skip = readKernelSkip(tool);
   tool.close();
+  if (config.verbose && copies) process.stderr.write(`offcpu: ${copies.describe()}\n`);
   if (config.verbose) {
     const s = data.stats;
     process.stderr.write(
@@ -465,7 +516,12 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
     startTimeNs,
     endTimeNs,
     stacks,
-    warnings: [...offcpuLossWarnings(data.stats, config), ...symbolizer.warnings()],
+    warnings: [
+      ...offcpuLossWarnings(data.stats, config),
+      ...(copies ? copies.warnings('blocks') : []),
+      ...(copyFailure ? ['stack copies are not supported by this kernel (needs 5.15+): user stacks were walked by frame pointers'] : []),
+      ...symbolizer.warnings(),
+    ],
   };
   symbolizer.close();
   if (config.output) printOffcpu(profile, config.output);

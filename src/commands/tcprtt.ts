@@ -181,6 +181,7 @@ export async function runTcprtt(config: TcprttConfig): Promise<HistogramSet[]> {
           tool.clear('hists');
           tool.clear('stats');
         },
+        release: () => tool.close(),
       },
       {
         ...(config.intervalSec !== undefined ? { intervalSec: config.intervalSec } : {}),
@@ -191,7 +192,6 @@ export async function runTcprtt(config: TcprttConfig): Promise<HistogramSet[]> {
       },
     );
   } finally {
-    tool.detach();
     tool.close();
   }
 }

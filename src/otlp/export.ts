@@ -6,20 +6,21 @@
 // 2 s, 4 s, capped at 5 s). When the next attempt cannot start within the budget we give up.
 // Everything else fails at once: connection errors, other 4xx/5xx, redirects, the budget running
 // out while waiting for an answer. Failures are OtlpExportError, a UserError with a one-line message.
+// A SIGINT/SIGTERM after collection aborts the export (util/signals.ts): kind `interrupted`, whose
+// exit status is the signal's (130, 143), so that the caller still saves the payload and says where.
 
-import { closeSync, constants as fsConstants, openSync, unlinkSync, writeSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { UserError } from '../util/errors.js';
+import { abortableBySignal, signalExitCode } from '../util/signals.js';
+import { createExclusiveFile, saveAside } from '../util/files.js';
 import { redactUrl, type OtlpSignal, type OtlpSignalConfig } from './config.js';
 import { readFields, WIRE_LEN, WIRE_VARINT } from './protobuf.js';
 import { toolVersion } from './resource.js';
 
-export type OtlpFailureKind = 'unreachable' | 'http' | 'timeout' | 'retries-exhausted' | 'bad-config';
+export type OtlpFailureKind = 'unreachable' | 'http' | 'timeout' | 'retries-exhausted' | 'bad-config' | 'interrupted';
 
 /** A failed export. `message` is one line, naming the signal, the URL (no credentials) and the cause. */
 export class OtlpExportError extends UserError {
@@ -46,11 +47,13 @@ export class OtlpExportError extends UserError {
     payloadPath?: string;
     /** Why saving the payload failed, when it did. */
     saveError?: string;
+    /** Exit status (default 1; an interrupted export exits as the signal asks). */
+    exitCode?: number;
   }) {
     let message = `OTLP ${init.signal} export to ${redactUrl(init.url)} failed: ${init.cause}`;
     if (init.payloadPath !== undefined) message += `; payload saved to ${init.payloadPath}`;
     else if (init.saveError !== undefined) message += `; the payload could not be saved either (${init.saveError})`;
-    super(message);
+    super(message, init.exitCode ?? 1);
     this.name = 'OtlpExportError';
     this.signal = init.signal;
     this.url = init.url;
@@ -69,6 +72,7 @@ export class OtlpExportError extends UserError {
       kind: this.kind,
       cause: this.reason,
       attempts: this.attempts,
+      exitCode: this.exitCode,
       ...(this.status !== undefined ? { status: this.status } : {}),
       ...('path' in saved ? { payloadPath: saved.path } : { saveError: saved.error }),
     });
@@ -192,7 +196,7 @@ interface Answer {
 
 class AttemptError extends Error {
   constructor(
-    readonly kind: 'unreachable' | 'timeout',
+    readonly kind: 'unreachable' | 'timeout' | 'interrupted',
     message: string,
   ) {
     super(message);
@@ -217,15 +221,20 @@ function describeNetworkError(err: unknown): string {
   return code && !msg.includes(code) ? `${msg} (${code})` : msg;
 }
 
-function postOnce(url: URL, headers: Record<string, string>, body: Uint8Array, timeoutMs: number): Promise<Answer> {
+function postOnce(url: URL, headers: Record<string, string>, body: Uint8Array, timeoutMs: number, abort: AbortSignal): Promise<Answer> {
   return new Promise<Answer>((resolve, reject) => {
     const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
     let settled = false;
     let timer: NodeJS.Timeout | undefined;
+    const onAbort = (): void => {
+      finish(() => reject(new AttemptError('interrupted', `interrupted by ${String(abort.reason)}`)));
+      req.destroy();
+    };
     const finish = (fn: () => void): void => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      abort.removeEventListener('abort', onAbort);
       fn();
     };
     const req = request(url, { method: 'POST', headers, agent: false }, (res) => {
@@ -252,17 +261,34 @@ function postOnce(url: URL, headers: Record<string, string>, body: Uint8Array, t
       req.destroy();
     }, Math.max(1, timeoutMs));
     req.on('error', (err) => finish(() => reject(new AttemptError('unreachable', describeNetworkError(err)))));
+    if (abort.aborted) onAbort();
+    else abort.addEventListener('abort', onAbort);
     req.end(body);
   });
 }
 
 const defaultSleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** `sleep(ms)`, cut short by `abort`. */
+function abortableSleep(sleep: (ms: number) => Promise<void>, ms: number, abort: AbortSignal): Promise<void> {
+  if (abort.aborted) return Promise.resolve();
+  let onAbort = (): void => {};
+  const aborted = new Promise<void>((resolve) => {
+    onAbort = () => resolve();
+    abort.addEventListener('abort', onAbort, { once: true });
+  });
+  return Promise.race([sleep(ms), aborted]).finally(() => abort.removeEventListener('abort', onAbort));
+}
+
 /**
  * POSTs one encoded OTLP request to `cfg.url`, retrying as described above within cfg.timeoutMs.
- * Resolves on 2xx; throws OtlpExportError otherwise.
+ * Resolves on 2xx; throws OtlpExportError otherwise (kind `interrupted` when a signal aborted it).
  */
-export async function sendOtlp(payload: Uint8Array, cfg: OtlpSignalConfig, hooks: SendHooks = {}): Promise<ExportResult> {
+export function sendOtlp(payload: Uint8Array, cfg: OtlpSignalConfig, hooks: SendHooks = {}): Promise<ExportResult> {
+  return abortableBySignal((abort) => sendOtlpUntil(payload, cfg, hooks, abort));
+}
+
+async function sendOtlpUntil(payload: Uint8Array, cfg: OtlpSignalConfig, hooks: SendHooks, abort: AbortSignal): Promise<ExportResult> {
   const now = hooks.now ?? Date.now;
   const sleep = hooks.sleep ?? defaultSleep;
   const deadline = now() + cfg.timeoutMs;
@@ -270,6 +296,10 @@ export async function sendOtlp(payload: Uint8Array, cfg: OtlpSignalConfig, hooks
   const maxBackoff = hooks.maxBackoffMs ?? 5000;
   const fail = (kind: OtlpFailureKind, cause: string, attempts: number, status?: number): OtlpExportError =>
     new OtlpExportError({ signal: cfg.signal, url: cfg.url, kind, cause, attempts, ...(status !== undefined ? { status } : {}) });
+  const interrupted = (attempts: number): OtlpExportError => {
+    const signal = String(abort.reason) as NodeJS.Signals;
+    return new OtlpExportError({ signal: cfg.signal, url: cfg.url, kind: 'interrupted', cause: `interrupted by ${signal}`, attempts, exitCode: signalExitCode(signal) });
+  };
 
   let url: URL;
   try {
@@ -288,12 +318,14 @@ export async function sendOtlp(payload: Uint8Array, cfg: OtlpSignalConfig, hooks
   };
 
   for (let attempts = 1; ; attempts++) {
+    if (abort.aborted) throw interrupted(attempts - 1);
     const remaining = deadline - now();
     if (remaining <= 0) throw fail('timeout', `no response within ${cfg.timeoutMs} ms (the export timeout)`, attempts - 1);
     let answer: Answer;
     try {
-      answer = await postOnce(url, headers, body, remaining);
+      answer = await postOnce(url, headers, body, remaining, abort);
     } catch (err) {
+      if (err instanceof AttemptError && err.kind === 'interrupted') throw interrupted(attempts);
       if (err instanceof AttemptError && err.kind === 'timeout') {
         throw fail('timeout', `no response within ${cfg.timeoutMs} ms (the export timeout)`, attempts);
       }
@@ -323,7 +355,7 @@ export async function sendOtlp(payload: Uint8Array, cfg: OtlpSignalConfig, hooks
           : `still failing within the ${cfg.timeoutMs} ms export timeout`;
       throw fail('retries-exhausted', `${statusLine} after ${attempts} attempt${attempts === 1 ? '' : 's'}; ${why}`, attempts, status);
     }
-    await sleep(wait);
+    await abortableSleep(sleep, wait, abort);
     if (retryAfter === undefined) backoff = Math.min(maxBackoff, backoff * 2);
   }
 }
@@ -338,36 +370,11 @@ export interface SavePayloadOptions {
 /**
  * Writes an encoded (uncompressed) OTLP request to a new file, mode 0600, opened with
  * O_CREAT|O_EXCL|O_NOFOLLOW so an existing file or symlink at that path is never followed or
- * overwritten. Returns the path. It can be re-sent with:
+ * overwritten (util/files.ts). Returns the path. It can be re-sent with:
  *   curl -H 'Content-Type: application/x-protobuf' --data-binary @PATH URL
  */
 export function saveFailedPayload(bytes: Uint8Array, signal: OtlpSignal, opts: SavePayloadOptions = {}): string {
   const dir = opts.dir ?? tmpdir();
-  const flags = fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL | fsConstants.O_NOFOLLOW;
-  for (let tries = 0; ; tries++) {
-    const name =
-      opts.fileName ?? `ebpf-otel-${signal}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z')}-${process.pid}-${randomBytes(4).toString('hex')}.binpb`;
-    const path = join(dir, name);
-    let fd: number;
-    try {
-      fd = openSync(path, flags, 0o600);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EEXIST' && opts.fileName === undefined && tries < 5) continue;
-      throw err;
-    }
-    try {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    } catch (err) {
-      closeSync(fd);
-      try {
-        unlinkSync(path);
-      } catch {
-        // leave it
-      }
-      throw err;
-    }
-    closeSync(fd);
-    return path;
-  }
+  if (opts.fileName !== undefined) return createExclusiveFile(dir, opts.fileName, bytes);
+  return saveAside(bytes, `ebpf-otel-${signal}`, '.binpb', dir);
 }

@@ -12,8 +12,8 @@ const MISSED_KERNEL: Frame = { name: '[Missed Kernel Stack]', kind: 'marker' };
  * address already belongs to the next function. Look up `address - 1`, report the address as
  * sampled.
  */
-function callSites(ips: readonly bigint[]): bigint[] {
-  return ips.map((ip, i) => (i === 0 || ip === 0n ? ip : ip - 1n));
+function callSites(ips: readonly bigint[], exact?: readonly number[]): bigint[] {
+  return ips.map((ip, i) => (i === 0 || ip === 0n || exact?.includes(i) ? ip : ip - 1n));
 }
 
 function withAddresses(frames: Frame[], ips: readonly bigint[]): Frame[] {
@@ -27,8 +27,10 @@ function withAddresses(frames: Frame[], ips: readonly bigint[]): Frame[] {
 export function resolveStacks(raw: RawStack[], symbolizer: Symbolizer): StackRecord[] {
   return raw.map((s) => {
     const frames: Frame[] = [];
+    // A user stack that unwinding stopped early starts (root end) with a marker saying why.
+    if (s.userStop && s.user !== 'lost') frames.push({ name: s.userStop, kind: 'marker' });
     if (s.user === 'lost') frames.push(MISSED_USER);
-    else if (s.user) frames.push(...withAddresses(symbolizer.symbolizeUser(s.pid, callSites(s.user)), s.user).reverse());
+    else if (s.user) frames.push(...withAddresses(symbolizer.symbolizeUser(s.pid, callSites(s.user, s.userExact)), s.user).reverse());
     if (s.kernel === 'lost') frames.push(MISSED_KERNEL);
     else if (s.kernel) frames.push(...withAddresses(symbolizer.symbolizeKernel(callSites(s.kernel)), s.kernel).reverse());
     const record: StackRecord = { pid: s.pid, tid: s.tid, comm: s.comm, frames, value: s.value };

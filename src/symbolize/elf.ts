@@ -1,6 +1,7 @@
 // ELF64 little-endian reader for symbolization: headers first, then only the sections a lookup
 // needs (symbol and string tables, the build-id note). Never reads a whole multi-hundred-MB file.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { inflateSync } from 'node:zlib';
 
 /** Malformed, truncated or unsupported input. Every failure to parse surfaces as this type. */
 export class ElfError extends Error {
@@ -101,6 +102,8 @@ const STB_LOCAL = 0;
 const STB_GLOBAL = 1;
 const STB_WEAK = 2;
 const NT_GNU_BUILD_ID = 3;
+const SHF_COMPRESSED = 0x800n;
+const ELFCOMPRESS_ZLIB = 1;
 const EHDR_SIZE = 64;
 const SHDR_SIZE = 64;
 const PHDR_SIZE = 56;
@@ -384,6 +387,26 @@ export class ElfFile {
       this.problems.push(`build-id: ${(e as Error).message}`);
     }
     return undefined;
+  }
+
+  /**
+   * The contents of section `name` (the first of that name), decompressed when it is
+   * SHF_COMPRESSED with zlib; undefined when absent, empty, NOBITS or unreadable. Unwinding reads
+   * .eh_frame, .eh_frame_hdr and .debug_frame this way.
+   */
+  sectionContents(name: string): Buffer | undefined {
+    const s = this.sections.find((x) => x.name === name);
+    if (!s || s.type === SHT_NOBITS || s.size === 0) return undefined;
+    try {
+      const data = this.sectionData(s);
+      if ((s.flags & SHF_COMPRESSED) === 0n) return data;
+      // Elf64_Chdr: ch_type, ch_reserved, ch_size, ch_addralign; then the stream.
+      if (data.length < 24 || data.readUInt32LE(0) !== ELFCOMPRESS_ZLIB) return undefined;
+      return inflateSync(data.subarray(24));
+    } catch (e) {
+      this.problems.push(`${name}: ${(e as Error).message}`);
+      return undefined;
+    }
   }
 
   /** The bytes of a section, clamped to the file (and to `max` bytes). */

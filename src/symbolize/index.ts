@@ -73,6 +73,19 @@ interface ProcState {
 const UNKNOWN = '[unknown]';
 
 /**
+ * What is mapped at a code address of a process, for stack unwinding (src/unwind): a binary
+ * (file, memfd or the vDSO) with the address as its ELF virtual address, executable memory
+ * backed by no binary (JIT code), or a file that cannot be read.
+ */
+export type CodeAt =
+  | { kind: 'elf'; elf: ElfFile; debug: ElfFile | null; vaddr: bigint; path: string; buildId?: string }
+  | { kind: 'anon'; path: string }
+  | { kind: 'unreadable'; path: string };
+
+/** Re-read a process's maps for an unknown code address at most this often. */
+const CODE_REFRESH_MS = 100;
+
+/**
  * `clock_gettime@@GLIBC_2.17` -> `clock_gettime`: the version tag of a .symtab/.dynsym name
  * says which ABI a definition serves, not which function runs; perf and BCC print the bare name,
  * and one function must fold into one frame whichever alias named it.
@@ -108,6 +121,7 @@ export class Symbolizer {
   private readonly kernelFrames = new Map<bigint, Frame>();
   private readonly unreadable = new Set<string>();
   private readonly exitedPids = new Set<number>();
+  private readonly codeRefreshAt = new Map<number, number>();
   private readonly counters: SymbolizerStats = { elfFilesOpened: 0, elfCacheHits: 0, mapsReads: 0, lookups: 0 };
 
   constructor(options: SymbolizerOptions = {}) {
@@ -159,6 +173,50 @@ export class Symbolizer {
       out.push({ ...f });
     }
     return out;
+  }
+
+  /**
+   * The code mapped at `addr` in `pid` (see CodeAt); undefined when no executable mapping holds
+   * it. Re-reads the maps (at most every 100 ms) for an address they do not cover yet.
+   */
+  codeAt(pid: number, addr: bigint): CodeAt | undefined {
+    const st = this.state(pid);
+    if (st.maps.length === 0 && !st.gone) this.refreshMaps(pid, st);
+    let map = findMapping(st.maps, addr);
+    if ((!map || !map.executable) && !st.gone) {
+      const now = Date.now();
+      if (now - (this.codeRefreshAt.get(pid) ?? 0) >= CODE_REFRESH_MS) {
+        this.codeRefreshAt.set(pid, now);
+        if (this.refreshMaps(pid, st)) map = findMapping(st.maps, addr);
+      }
+    }
+    if (!map || !map.executable) return undefined;
+    return this.codeIn(pid, st, map, addr);
+  }
+
+  /** True once the maps of `pid` have been read (false: it exited before they could be). */
+  mapsKnown(pid: number): boolean {
+    const st = this.state(pid);
+    if (st.maps.length === 0 && !st.gone) this.refreshMaps(pid, st);
+    return st.maps.length > 0;
+  }
+
+  /** Every executable mapping of `pid` with what backs it (the frame-pointer census of --unwind auto). */
+  executableCode(pid: number): CodeAt[] {
+    const st = this.state(pid);
+    if (st.maps.length === 0 && !st.gone) this.refreshMaps(pid, st);
+    return st.maps.filter((m) => m.executable && m.kind !== 'vsyscall').map((m) => this.codeIn(pid, st, m, m.start));
+  }
+
+  private codeIn(pid: number, st: ProcState, map: MapEntry, addr: bigint): CodeAt {
+    const mod = map.kind === 'vdso' ? this.vdsoFor(pid, map) : map.kind === 'file' || map.kind === 'memfd' ? this.moduleFor(pid, st, map) : undefined;
+    if (mod === undefined) return { kind: 'anon', path: map.path };
+    if (mod === null) return { kind: 'unreadable', path: map.path };
+    const vaddr = elfVaddrOf(map, addr, mod.loads);
+    if (vaddr === undefined) return { kind: 'unreadable', path: map.path };
+    const code: CodeAt = { kind: 'elf', elf: mod.elf, debug: mod.debug, vaddr, path: map.path };
+    if (mod.buildId) code.buildId = mod.buildId;
+    return code;
   }
 
   /** One Frame per kernel address, in the order given. */

@@ -1,7 +1,7 @@
 // /proc/kallsyms: kernel text symbols (and loaded modules' and BPF programs'), sorted for
 // binary-search lookup. Without root (or with kptr_restrict) every address reads as zero; that is
 // detected and reported rather than resolving every frame to the first symbol.
-import { readFileSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 
 export interface KernelSymbol {
   name: string;
@@ -12,8 +12,6 @@ export interface KernelSymbol {
   offset: bigint;
 }
 
-const HEX = /^[0-9a-fA-F]{1,16}$/;
-const MODULE = /\s+\[([^\]]+)\]\s*$/;
 
 /** How far past the last symbol of a group (the kernel image, or one module) an address may lie. */
 const LAST_SYMBOL_SPAN = 0x1000n;
@@ -37,101 +35,168 @@ export function parseModules(text: string): ModuleRange[] {
   return out;
 }
 
+/**
+ * Kernel text symbols, kept compact: /proc/kallsyms lists ~150k text symbols in ~5 MB, and a
+ * profiler that parses them into objects and strings pays tens of MB of RSS and half a second.
+ * Here the file stays one byte buffer; each symbol is an address split in two u32 halves (no
+ * BigInt per symbol) and the offset of its name, decoded only when a lookup returns it.
+ */
 export class KernelSymbols {
   /** True when the file listed symbols but every address was zero (not root, or kptr_restrict). */
   readonly addressesHidden: boolean;
-  private readonly starts: BigUint64Array;
-  private readonly ends: BigUint64Array;
-  private readonly names: string[];
+  private readonly text: Buffer;
+  private readonly startHi: Uint32Array;
+  private readonly startLo: Uint32Array;
+  private readonly endHi: Uint32Array;
+  private readonly endLo: Uint32Array;
+  private readonly nameAt: Uint32Array;
+  private readonly nameLength: Uint16Array;
   private readonly moduleOf: Int32Array;
   private readonly modules: string[];
 
-  private constructor(text: string, moduleRanges: readonly ModuleRange[]) {
+  private constructor(text: Buffer, moduleRanges: readonly ModuleRange[]) {
+    this.text = text;
     const moduleIds = new Map<string, number>();
     const modules: string[] = [];
-    const raw: { addr: bigint; name: string; mod: number }[] = [];
+    let capacity = 1024;
+    let hi = new Uint32Array(capacity);
+    let lo = new Uint32Array(capacity);
+    let nameAt = new Uint32Array(capacity);
+    let nameLength = new Uint16Array(capacity);
+    let mods = new Int32Array(capacity);
+    let n = 0;
     let listed = 0;
+    const len = text.length;
     let pos = 0;
-    while (pos < text.length) {
-      let nl = text.indexOf('\n', pos);
-      if (nl < 0) nl = text.length;
-      const line = text.slice(pos, nl);
+    while (pos < len) {
+      let nl = text.indexOf(10, pos);
+      if (nl < 0) nl = len;
+      const line = pos;
       pos = nl + 1;
       // "ffffffff81000000 T _stext" or "ffffffffc0a01000 t name\t[module]"
-      const sp1 = line.indexOf(' ');
-      if (sp1 <= 0 || line.length < sp1 + 4 || line[sp1 + 2] !== ' ') continue;
-      const type = line[sp1 + 1];
-      if (type !== 't' && type !== 'T' && type !== 'w' && type !== 'W') continue;
-      const hex = line.slice(0, sp1);
-      if (!HEX.test(hex)) continue;
-      let rest = line.slice(sp1 + 3);
-      let mod = -1;
-      const m = rest.includes('[') ? MODULE.exec(rest) : null;
-      if (m) {
-        const modName = m[1]!;
-        rest = rest.slice(0, m.index);
-        let id = moduleIds.get(modName);
-        if (id === undefined) {
-          id = modules.length;
-          modules.push(modName);
-          moduleIds.set(modName, id);
-        }
-        mod = id;
+      let i = line;
+      let h = 0;
+      let l = 0;
+      let digits = 0;
+      for (; i < nl; i++, digits++) {
+        const c = text[i]!;
+        const v = c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : c >= 65 && c <= 70 ? c - 55 : -1;
+        if (v < 0) break;
+        h = ((h << 4) | (l >>> 28)) >>> 0;
+        l = ((l << 4) | v) >>> 0;
       }
-      rest = rest.trim();
-      if (rest === '') continue;
+      if (digits === 0 || digits > 16 || i + 3 > nl || text[i] !== 32 || text[i + 2] !== 32) continue;
+      const type = text[i + 1];
+      if (type !== 116 && type !== 84 && type !== 119 && type !== 87) continue; // t T w W
+      let nameStart = i + 3;
+      let nameEnd = nl;
+      let mod = -1;
+      let tab = nameStart;
+      while (tab < nl && text[tab] !== 9) tab++;
+      if (tab < nl) {
+        nameEnd = tab;
+        const open = text.indexOf(91, tab); // '['
+        const close = open >= 0 && open < nl ? text.indexOf(93, open) : -1; // ']'
+        if (close > open && close <= nl) {
+          const modName = text.toString('latin1', open + 1, close);
+          let id = moduleIds.get(modName);
+          if (id === undefined) {
+            id = modules.length;
+            modules.push(modName);
+            moduleIds.set(modName, id);
+          }
+          mod = id;
+        }
+      }
+      while (nameStart < nameEnd && (text[nameStart] === 32 || text[nameStart] === 9)) nameStart++;
+      while (nameEnd > nameStart && (text[nameEnd - 1] === 32 || text[nameEnd - 1] === 13)) nameEnd--;
+      if (nameEnd === nameStart) continue;
       listed++;
-      const addr = BigInt('0x' + hex);
-      if (addr === 0n) continue;
-      raw.push({ addr, name: rest, mod });
+      if (h === 0 && l === 0) continue;
+      if (n === capacity) {
+        capacity *= 2;
+        hi = grow(hi, capacity);
+        lo = grow(lo, capacity);
+        nameAt = grow(nameAt, capacity);
+        nameLength = grow(nameLength, capacity);
+        mods = grow(mods, capacity);
+      }
+      hi[n] = h;
+      lo[n] = l;
+      nameAt[n] = nameStart;
+      nameLength[n] = Math.min(nameEnd - nameStart, 0xffff);
+      mods[n] = mod;
+      n++;
     }
-    this.addressesHidden = listed > 0 && raw.length === 0;
-    raw.sort((a, b) => (a.addr < b.addr ? -1 : a.addr > b.addr ? 1 : 0));
+    this.addressesHidden = listed > 0 && n === 0;
+
+    // Sort by address; file order breaks ties (the file is sorted but for modules, so this is cheap).
+    const order = Array.from({ length: n }, (_, k) => k);
+    order.sort((a, b) => hi[a]! - hi[b]! || lo[a]! - lo[b]! || a - b);
     // Aliases at one address (`_text`/`_stext`/`startup_64`): the first in file order, unless a
     // later one does not start with '_' where the kept one does.
-    const uniq: typeof raw = [];
-    for (const r of raw) {
-      const last = uniq[uniq.length - 1];
-      if (last && last.addr === r.addr) {
-        if (last.name.startsWith('_') && !r.name.startsWith('_')) uniq[uniq.length - 1] = r;
+    const kept: number[] = [];
+    for (const k of order) {
+      const last = kept[kept.length - 1];
+      if (last !== undefined && hi[last] === hi[k] && lo[last] === lo[k]) {
+        if (text[nameAt[last]!] === 95 && text[nameAt[k]!] !== 95) kept[kept.length - 1] = k;
         continue;
       }
-      uniq.push(r);
+      kept.push(k);
     }
-    const n = uniq.length;
-    this.starts = new BigUint64Array(n);
-    this.ends = new BigUint64Array(n);
-    this.moduleOf = new Int32Array(n);
-    this.names = new Array<string>(n);
+    const m = kept.length;
+    this.startHi = new Uint32Array(m);
+    this.startLo = new Uint32Array(m);
+    this.endHi = new Uint32Array(m);
+    this.endLo = new Uint32Array(m);
+    this.nameAt = new Uint32Array(m);
+    this.nameLength = new Uint16Array(m);
+    this.moduleOf = new Int32Array(m);
     this.modules = modules;
+    for (let j = 0; j < m; j++) {
+      const k = kept[j]!;
+      this.startHi[j] = hi[k]!;
+      this.startLo[j] = lo[k]!;
+      this.nameAt[j] = nameAt[k]!;
+      this.nameLength[j] = nameLength[k]!;
+      this.moduleOf[j] = mods[k]!;
+    }
+    // Ends, computed once with BigInt over the kept symbols only.
     const moduleEnd = new Map<string, bigint>();
-    for (const m of moduleRanges) moduleEnd.set(m.name, m.start + m.size);
-    for (let i = 0; i < n; i++) {
-      const r = uniq[i]!;
-      this.starts[i] = r.addr;
-      this.names[i] = r.name;
-      this.moduleOf[i] = r.mod;
-      const next = uniq[i + 1];
+    for (const r of moduleRanges) moduleEnd.set(r.name, r.start + r.size);
+    for (let j = 0; j < m; j++) {
+      const addr = this.start(j);
+      const mod = this.moduleOf[j]!;
+      const nextAddr = j + 1 < m ? this.start(j + 1) : undefined;
       let end: bigint;
-      if (next && next.mod === r.mod) end = next.addr;
+      if (nextAddr !== undefined && this.moduleOf[j + 1] === mod) end = nextAddr;
       else {
         // Last symbol of its group: bounded by the module's end when known, else a small span.
-        const modEnd = r.mod >= 0 ? moduleEnd.get(modules[r.mod]!) : undefined;
-        end = modEnd !== undefined && modEnd > r.addr ? modEnd : r.addr + LAST_SYMBOL_SPAN;
-        if (next && next.addr < end) end = next.addr;
+        const modEnd = mod >= 0 ? moduleEnd.get(modules[mod]!) : undefined;
+        end = modEnd !== undefined && modEnd > addr ? modEnd : addr + LAST_SYMBOL_SPAN;
+        if (nextAddr !== undefined && nextAddr < end) end = nextAddr;
       }
-      this.ends[i] = end;
+      this.endHi[j] = Number(end >> 32n);
+      this.endLo[j] = Number(end & 0xffffffffn);
     }
   }
 
+  private start(j: number): bigint {
+    return (BigInt(this.startHi[j]!) << 32n) | BigInt(this.startLo[j]!);
+  }
+
+  private name(j: number): string {
+    return this.text.toString('latin1', this.nameAt[j]!, this.nameAt[j]! + this.nameLength[j]!);
+  }
+
   /** Parses kallsyms text (and optionally /proc/modules ranges to bound modules' last symbols). */
-  static parse(text: string, modules: readonly ModuleRange[] = []): KernelSymbols {
-    return new KernelSymbols(text, modules);
+  static parse(text: string | Buffer, modules: readonly ModuleRange[] = []): KernelSymbols {
+    return new KernelSymbols(typeof text === 'string' ? Buffer.from(text, 'latin1') : text, modules);
   }
 
   /** Reads /proc/kallsyms (and /proc/modules when present). Throws when kallsyms is unreadable. */
   static load(path = '/proc/kallsyms', modulesPath = '/proc/modules'): KernelSymbols {
-    const text = readFileSync(path, 'utf8');
+    const text = readProcFile(path);
     let modules: ModuleRange[] = [];
     try {
       modules = parseModules(readFileSync(modulesPath, 'utf8'));
@@ -143,24 +208,30 @@ export class KernelSymbols {
 
   /** Number of distinct text symbol addresses. */
   get size(): number {
-    return this.starts.length;
+    return this.startHi.length;
   }
 
   /** The symbol covering `addr`, or null (also always null when addresses are hidden). */
   lookup(addr: bigint): KernelSymbol | null {
-    const s = this.starts;
+    const ah = Number(addr >> 32n);
+    const al = Number(addr & 0xffffffffn);
+    const sh = this.startHi;
+    const sl = this.startLo;
     let lo = 0;
-    let hi = s.length - 1;
+    let hi = sh.length - 1;
     let i = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >>> 1;
-      if (s[mid]! <= addr) {
+      if (sh[mid]! < ah || (sh[mid] === ah && sl[mid]! <= al)) {
         i = mid;
         lo = mid + 1;
       } else hi = mid - 1;
     }
-    if (i < 0 || addr >= this.ends[i]!) return null;
-    const sym: KernelSymbol = { name: this.names[i]!, address: s[i]!, offset: addr - s[i]! };
+    if (i < 0) return null;
+    const eh = this.endHi[i]!;
+    if (ah > eh || (ah === eh && al >= this.endLo[i]!)) return null;
+    const start = this.start(i);
+    const sym: KernelSymbol = { name: this.name(i), address: start, offset: addr - start };
     const m = this.moduleOf[i]!;
     if (m >= 0) sym.module = this.modules[m]!;
     return sym;
@@ -168,7 +239,39 @@ export class KernelSymbols {
 
   /** Address of the first symbol named `name` (for tests and diagnostics). */
   addressOf(name: string): bigint | undefined {
-    const i = this.names.indexOf(name);
-    return i < 0 ? undefined : this.starts[i];
+    for (let j = 0; j < this.startHi.length; j++) if (this.name(j) === name) return this.start(j);
+    return undefined;
+  }
+}
+
+function grow<T extends Uint32Array | Uint16Array | Int32Array>(a: T, capacity: number): T {
+  const b = new (a.constructor as new (n: number) => T)(capacity);
+  b.set(a);
+  return b;
+}
+
+/**
+ * Reads a procfs file of unknown size (stat says 0) into one buffer sized to the content.
+ * readFileSync would grow its buffer by doubling, costing several times the file in RSS.
+ */
+function readProcFile(path: string): Buffer {
+  const fd = openSync(path, 'r');
+  try {
+    // procfs hands out about a page per read: read straight into one buffer, doubling it when full.
+    let buf = Buffer.allocUnsafe(8 << 20);
+    let total = 0;
+    for (;;) {
+      if (total === buf.length) {
+        const bigger = Buffer.allocUnsafe(buf.length * 2);
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const n = readSync(fd, buf, total, buf.length - total, null);
+      if (n <= 0) break;
+      total += n;
+    }
+    return buf.subarray(0, total);
+  } finally {
+    closeSync(fd);
   }
 }

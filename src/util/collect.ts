@@ -1,5 +1,6 @@
 // The collection phase every tool shares: wait for the duration or Ctrl-C (SIGINT/SIGTERM),
 // showing a countdown on stderr only when stderr is a terminal.
+import { armAfterCollection } from './signals.js';
 
 export type EndReason = 'duration' | 'signal';
 
@@ -11,7 +12,7 @@ export interface WaitOptions {
   stream?: NodeJS.WriteStream;
 }
 
-/** Resolves when the duration ends or on the first SIGINT/SIGTERM; a second signal exits at once. */
+/** Resolves when the duration ends or on the first SIGINT/SIGTERM; later signals: see util/signals.ts. */
 export function waitForEnd(options: WaitOptions): Promise<EndReason> {
   const stream = options.stream ?? process.stderr;
   const live = stream.isTTY === true;
@@ -26,12 +27,11 @@ export function waitForEnd(options: WaitOptions): Promise<EndReason> {
       if (ticker) clearInterval(ticker);
       clearInterval(keepAlive);
       if (live) stream.write('\r\x1b[K');
+      // From here on a signal aborts an export in flight or stops at once (util/signals.ts);
+      // armed before our listeners go, so no signal finds Node's default (silent death) between.
+      armAfterCollection();
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
-      // A second Ctrl-C while we print means "stop now"; the kernel drops our links with our fds.
-      const exitNow = () => process.exit(130);
-      process.once('SIGINT', exitNow);
-      process.once('SIGTERM', exitNow);
       resolve(reason);
     };
     const onSignal = () => finish('signal');

@@ -6,6 +6,7 @@ import { cValues } from '../helpers.js';
 import {
   CPUPROFILE_KEY,
   CPUPROFILE_MAX_STACK_DEPTH,
+  CPUPROFILE_STACK_DROPPED,
   CPUPROFILE_STAT_COUNT,
   CpuprofileStat,
   decodeCpuprofileKey,
@@ -25,12 +26,16 @@ test('cpuprofile key layout matches bpf/cpuprofile.h', () => {
     userLost: 'CPUPROFILE_STAT_USER_LOST',
     kernelLost: 'CPUPROFILE_STAT_KERNEL_LOST',
     countsFull: 'CPUPROFILE_STAT_COUNTS_FULL',
+    copied: 'CPUPROFILE_STAT_COPIED',
+    copyDropped: 'CPUPROFILE_STAT_COPY_DROPPED',
     statCount: 'CPUPROFILE_STAT_COUNT',
+    dropped: 'CPUPROFILE_STACK_DROPPED',
   });
-  const { depth, samples, userLost, kernelLost, countsFull, statCount, ...key } = c;
+  const { depth, samples, userLost, kernelLost, countsFull, copied, copyDropped, statCount, dropped, ...key } = c;
   assert.deepEqual(key, { ...CPUPROFILE_KEY });
   assert.equal(depth, CPUPROFILE_MAX_STACK_DEPTH);
-  assert.deepEqual({ samples, userLost, kernelLost, countsFull }, { ...CpuprofileStat });
+  assert.equal(dropped, CPUPROFILE_STACK_DROPPED);
+  assert.deepEqual({ samples, userLost, kernelLost, countsFull, copied, copyDropped }, { ...CpuprofileStat });
   assert.equal(statCount, CPUPROFILE_STAT_COUNT);
 });
 

@@ -11,6 +11,8 @@ import {
   OFFCPU_COMM_LEN,
   OFFCPU_KEY,
   OFFCPU_MAX_STACK_DEPTH,
+  OFFCPU_STACK_COPIED,
+  OFFCPU_STACK_DROPPED,
   OFFCPU_START,
   OFFCPU_STAT_COUNT,
   OFFCPU_VALUE,
@@ -34,13 +36,14 @@ int main(void) {
     F(offcpu_key, kernel_stack_id), F(offcpu_key, comm), sizeof(((struct offcpu_key *)0)->comm));
   printf("\\"value\\":{\\"size\\":%zu,\\"totalNs\\":%zu,\\"count\\":%zu},",
     sizeof(struct offcpu_value), F(offcpu_value, total_ns), F(offcpu_value, count));
-  printf("\\"start\\":{\\"size\\":%zu,\\"startNs\\":%zu,\\"key\\":%zu},",
-    sizeof(struct offcpu_start), F(offcpu_start, start_ns), F(offcpu_start, key));
+  printf("\\"start\\":{\\"size\\":%zu,\\"startNs\\":%zu,\\"key\\":%zu,\\"copied\\":%zu},",
+    sizeof(struct offcpu_start), F(offcpu_start, start_ns), F(offcpu_start, key), F(offcpu_start, copied));
+  printf("\\"ids\\":{\\"copied\\":%d,\\"dropped\\":%d},", OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED);
   printf("\\"consts\\":{\\"depth\\":%d,\\"commLen\\":%d,\\"statCount\\":%d},",
     OFFCPU_MAX_STACK_DEPTH, OFFCPU_COMM_LEN, OFFCPU_STAT_COUNT);
-  printf("\\"stats\\":{\\"blocks\\":%d,\\"userLost\\":%d,\\"kernelLost\\":%d,\\"startFull\\":%d,\\"countsFull\\":%d,\\"outOfRange\\":%d}}",
+  printf("\\"stats\\":{\\"blocks\\":%d,\\"userLost\\":%d,\\"kernelLost\\":%d,\\"startFull\\":%d,\\"countsFull\\":%d,\\"outOfRange\\":%d,\\"copyDropped\\":%d}}",
     OFFCPU_STAT_BLOCKS, OFFCPU_STAT_USER_LOST, OFFCPU_STAT_KERNEL_LOST, OFFCPU_STAT_START_FULL,
-    OFFCPU_STAT_COUNTS_FULL, OFFCPU_STAT_OUT_OF_RANGE);
+    OFFCPU_STAT_COUNTS_FULL, OFFCPU_STAT_OUT_OF_RANGE, OFFCPU_STAT_COPY_DROPPED);
   return 0;
 }
 `,
@@ -55,6 +58,7 @@ test('offcpu key, value, start and stats layouts match bpf/offcpu.h', () => {
   assert.deepEqual(c.key, { ...OFFCPU_KEY });
   assert.deepEqual(c.value, { ...OFFCPU_VALUE });
   assert.deepEqual(c.start, { ...OFFCPU_START });
+  assert.deepEqual(c.ids, { copied: OFFCPU_STACK_COPIED, dropped: OFFCPU_STACK_DROPPED });
   assert.deepEqual(c.stats, { ...OffcpuStat });
   assert.deepEqual(c.consts, { depth: OFFCPU_MAX_STACK_DEPTH, commLen: OFFCPU_COMM_LEN, statCount: OFFCPU_STAT_COUNT });
 });

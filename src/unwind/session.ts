@@ -1,0 +1,104 @@
+// What cpuprofile and offcpu share for --unwind: the option, the ring buffer size, and the
+// collection session that runs beside the BPF program (drain, unwind, aggregate, and for auto
+// mode tell the kernel which processes keep frame pointers).
+import { InvalidArgumentError } from 'commander';
+import type { BpfTool } from '../bpf/object.js';
+import type { RawStack, StackTraceReader } from '../bpf/stacks.js';
+import type { Symbolizer } from '../symbolize/index.js';
+import { processKeepsFramePointers } from './census.js';
+import { RingPump, StackCopyCollector, truncationWarning } from './collector.js';
+import { UNWIND_STACK_COPY_MAX, UNWIND_STACK_RECORD } from './records.js';
+import { Unwinder } from './unwinder.js';
+
+export type UnwindMode = 'fp' | 'dwarf' | 'auto';
+export const UNWIND_MODES: readonly UnwindMode[] = ['fp', 'dwarf', 'auto'];
+
+export const UNWIND_OPTION_HELP =
+  'how user stacks are walked: fp (frame pointers, in the kernel), dwarf (copy the stack, unwind with .eh_frame CFI), ' +
+  'auto (frame pointers for processes whose code keeps them, CFI for the others)';
+
+export function parseUnwindMode(value: string): UnwindMode {
+  const v = value.trim() as UnwindMode;
+  if (!UNWIND_MODES.includes(v)) throw new InvalidArgumentError(`unwind mode must be one of fp, dwarf, auto; got '${value}'`);
+  return v;
+}
+
+/** Stack copies are unwound for x86-64 only (the registers the BPF side copies are x86-64's). */
+export function stackCopySupported(): boolean {
+  return process.arch === 'x64';
+}
+
+/**
+ * Ring buffer bytes for `eventsPerSec` stack copies a second: a quarter second of full-size
+ * records (the ring is drained every 50 ms), as a power of two between 256 KiB and 64 MiB.
+ */
+export function ringBytes(eventsPerSec: number): number {
+  const want = eventsPerSec * (UNWIND_STACK_COPY_MAX + UNWIND_STACK_RECORD.size + 8) * 0.25;
+  let size = 256 * 1024;
+  while (size < want && size < 64 * 1024 * 1024) size *= 2;
+  return size;
+}
+
+/** The user-space side of a tool run with stack copies. */
+export class CopySession {
+  readonly collector: StackCopyCollector;
+  readonly unwinder: Unwinder;
+  private pump: RingPump | undefined;
+  private readonly fpProcesses = new Set<number>();
+
+  constructor(
+    private readonly tool: BpfTool,
+    private readonly symbolizer: Symbolizer,
+    kind: 'cpu' | 'offcpu',
+    private readonly mode: 'dwarf' | 'auto',
+  ) {
+    this.unwinder = new Unwinder({ codeAt: (pid, addr) => symbolizer.codeAt(pid, addr), mapsKnown: (pid) => symbolizer.mapsKnown(pid) });
+    this.collector = new StackCopyCollector(kind, this.unwinder, mode === 'auto' ? (pid) => this.classify(pid) : undefined);
+  }
+
+  /** Starts draining the ring; in auto mode, decides now for the processes named on the command line. */
+  start(targets: readonly number[]): void {
+    this.pump = new RingPump(this.tool, 'stack_copies', this.collector);
+    if (this.mode === 'auto') for (const pid of targets) this.classify(pid);
+  }
+
+  /** Stops and drains what is left (call after detaching the programs). */
+  stop(): void {
+    this.pump?.stop();
+    this.pump = undefined;
+  }
+
+  /** auto: a process whose code all keeps frame pointers is walked by the kernel from now on. */
+  private classify(pid: number): void {
+    try {
+      if (!processKeepsFramePointers(this.symbolizer.executableCode(pid))) return;
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(pid);
+      this.tool.update('fp_tgids', key, Buffer.from([1]));
+      this.fpProcesses.add(pid);
+    } catch {
+      // the process is gone or its map is full: it stays on the copy path
+    }
+  }
+
+  rawStacks(traces: StackTraceReader): RawStack[] {
+    return this.collector.rawStacks(traces);
+  }
+
+  warnings(what: 'samples' | 'blocks'): string[] {
+    const w = truncationWarning(this.collector, what);
+    if (this.collector.stats.unmatchedDeltas) w.push(`${this.collector.stats.unmatchedDeltas} blocks arrived without their stack copy and were dropped`);
+    return w;
+  }
+
+  /** One line for --verbose. */
+  describe(): string {
+    const c = this.collector.stats;
+    const u = this.unwinder.stats;
+    return (
+      `${c.records} stack copies (${(c.stackBytes / 1024 / 1024).toFixed(1)} MiB), ${u.frames} frames unwound in ${c.unwindMs.toFixed(0)} ms, ` +
+      `${this.collector.size} distinct stacks` +
+      (this.mode === 'auto' ? `, ${this.fpProcesses.size} process(es) walked by frame pointers` : '')
+    );
+  }
+}

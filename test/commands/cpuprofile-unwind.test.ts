@@ -1,0 +1,101 @@
+// cpuprofile --unwind, for real: a burner built without frame pointers (-O2 -fomit-frame-pointer)
+// whose named function spends its time in libc's memcpy. With CFI (the default, auto) the
+// function holds the share of CPU the program measured itself, with main above it; with frame
+// pointers (--unwind fp) that attribution is lost.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { buildWorkload, requireRoot, runCli, sleep } from '../helpers.js';
+
+interface FoldedLine {
+  frames: string[];
+  count: number;
+}
+
+function parseFolded(text: string): FoldedLine[] {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((line) => {
+      const m = /^(\S(?:.*\S)?) (\d+)$/.exec(line);
+      assert.ok(m, `not folded: ${JSON.stringify(line)}`);
+      return { frames: m[1]!.split(';'), count: Number(m[2]) };
+    });
+}
+
+const NAMED = 'copy_heavy';
+
+/** Share of samples whose stack has `main` above NAMED (NAMED itself or anything it calls). */
+function shareUnderMain(lines: FoldedLine[]): number {
+  const total = lines.reduce((s, l) => s + l.count, 0);
+  const under = lines
+    .filter((l) => {
+      const at = l.frames.indexOf(NAMED);
+      return at > 0 && l.frames.lastIndexOf('main', at) >= 0;
+    })
+    .reduce((s, l) => s + l.count, 0);
+  return under / total;
+}
+
+let burner: string | undefined;
+
+/** Runs the burner for `seconds`, profiles it with `args` for 3 s; returns the profile and the burner's own measured share. */
+async function profileBurner(args: string[]): Promise<{ lines: FoldedLine[]; truth: number; stderr: string }> {
+  burner ??= buildWorkload('unwind-burner', ['-O2', '-fomit-frame-pointer']);
+  const child = spawn(burner, ['6'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+  const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
+  try {
+    await sleep(300);
+    const r = runCli(['cpuprofile', '-p', String(child.pid), '-F', '199', '-f', ...args, '3']);
+    assert.equal(r.status, 0, r.stderr);
+    await exited;
+    const truth = Number(out.trim().split(' ')[1]);
+    assert.ok(truth > 0.15 && truth < 0.85, `the burner measured a share in its range: ${out}`);
+    return { lines: parseFolded(r.stdout), truth, stderr: r.stderr };
+  } finally {
+    child.kill();
+  }
+}
+
+test('cpuprofile (--unwind auto, the default) attributes the libc-heavy function its measured share, under main', async (t) => {
+  if (!requireRoot(t)) return;
+  const { lines, truth, stderr } = await profileBurner([]);
+  const total = lines.reduce((s, l) => s + l.count, 0);
+  assert.ok(total > 150, `~600 samples of a busy process expected, got ${total}`);
+  const share = shareUnderMain(lines);
+  t.diagnostic(`${NAMED} under main: ${(share * 100).toFixed(1)}% of ${total} samples, measured by the program: ${(truth * 100).toFixed(1)}%`);
+  assert.ok(Math.abs(share - truth) <= 0.05, `share ${share.toFixed(3)} vs truth ${truth.toFixed(3)}`);
+  // Exactly the samples that ran in copy_heavy or in the memcpy it calls (their leaf, which needs
+  // no unwinding) are attributed to it under main: nothing lost, nothing invented.
+  const leafShare =
+    lines.filter((l) => l.frames.at(-1) === NAMED || /^__mem(cpy|move)/.test(l.frames.at(-1)!)).reduce((s, l) => s + l.count, 0) / total;
+  assert.ok(Math.abs(share - leafShare) <= 0.02, `share under main ${share.toFixed(3)} vs leaf share ${leafShare.toFixed(3)}`);
+  // The time inside memcpy is inside copy_heavy: libc's leaf is unwound to its caller.
+  assert.ok(lines.some((l) => /^__mem(cpy|move)/.test(l.frames.at(-1)!) && l.frames.includes(NAMED)), 'memcpy samples sit under copy_heavy');
+  // Every user stack of the busy thread reaches _start, none ends in a marker.
+  const marked = lines.filter((l) => l.frames.some((f) => f.startsWith('[truncated'))).reduce((s, l) => s + l.count, 0);
+  assert.ok(marked / total < 0.02, `truncated stacks: ${marked} of ${total}; ${stderr}`);
+});
+
+test('cpuprofile --unwind dwarf gives the same attribution; --unwind fp shows the loss', async (t) => {
+  if (!requireRoot(t)) return;
+  const dwarf = await profileBurner(['--unwind', 'dwarf']);
+  const dShare = shareUnderMain(dwarf.lines);
+  assert.ok(Math.abs(dShare - dwarf.truth) <= 0.05, `dwarf: share ${dShare.toFixed(3)} vs truth ${dwarf.truth.toFixed(3)}`);
+  const fp = await profileBurner(['--unwind', 'fp']);
+  const fShare = shareUnderMain(fp.lines);
+  t.diagnostic(`${NAMED} under main: dwarf ${(dShare * 100).toFixed(1)}%, fp ${(fShare * 100).toFixed(1)}% (truth ${(fp.truth * 100).toFixed(1)}%)`);
+  assert.ok(fShare < fp.truth - 0.1, `frame pointers lose the function's callers: fp share ${fShare.toFixed(3)} vs truth ${fp.truth.toFixed(3)}`);
+  assert.ok(dShare - fShare > 0.1, 'the difference is visible');
+  assert.ok(!fp.lines.some((l) => l.frames.some((f) => f.startsWith('[truncated'))), 'fp mode is today\'s output: no unwinding markers');
+});
+
+test('--unwind rejects an unknown mode with one line', (t) => {
+  if (!requireRoot(t)) return;
+  const r = runCli(['cpuprofile', '--unwind', 'magic', '1']);
+  assert.notEqual(r.status, 0);
+  assert.match(r.stderr, /unwind mode must be one of fp, dwarf, auto/);
+  assert.doesNotMatch(r.stderr, /\n\s+at /);
+});
