@@ -6,31 +6,41 @@ import { packageRoot } from './util/paths.js';
 import { UserError, messageOf } from './util/errors.js';
 import { closeAllObjects } from './bpf/object.js';
 import { guardStandardStreams } from './util/stdio.js';
-import { cpuprofileCommand } from './commands/cpuprofile.js';
-import { doctorCommand } from './commands/doctor.js';
-import { biolatencyCommand } from './commands/biolatency.js';
-import { tcprttCommand } from './commands/tcprtt.js';
-import { offcpuCommand } from './commands/offcpu.js';
-import { flameCommand } from './commands/flame.js';
+
+/**
+ * Each subcommand's module, loaded on demand: a run loads only the command it runs (start-up is
+ * what stands between launch and the first sample); help and unknown commands load them all.
+ */
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  cpuprofile: async () => (await import('./commands/cpuprofile.js')).cpuprofileCommand(),
+  offcpu: async () => (await import('./commands/offcpu.js')).offcpuCommand(),
+  biolatency: async () => (await import('./commands/biolatency.js')).biolatencyCommand(),
+  tcprtt: async () => (await import('./commands/tcprtt.js')).tcprttCommand(),
+  flame: async () => (await import('./commands/flame.js')).flameCommand(),
+  doctor: async () => (await import('./commands/doctor.js')).doctorCommand(),
+};
+
+/** The subcommand named on the command line: the first word that is not an option (no program option takes a value). */
+function requestedCommand(argv: string[]): string | undefined {
+  return argv.slice(2).find((a) => !a.startsWith('-'));
+}
 
 function packageVersion(): string {
   const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
   return pkg.version;
 }
 
-function program(): Command {
-  return new Command('ebpf-otel')
+async function program(argv: string[]): Promise<Command> {
+  const program = new Command('ebpf-otel')
     .description('BCC-style eBPF profiling tools with OpenTelemetry export')
     .version(packageVersion(), '-V, --version')
     .option('-v, --verbose', 'show libbpf messages and the hook each tool chose')
     .showHelpAfterError('(run with --help for usage)')
-    .exitOverride()
-    .addCommand(cpuprofileCommand())
-    .addCommand(offcpuCommand())
-    .addCommand(biolatencyCommand())
-    .addCommand(tcprttCommand())
-    .addCommand(flameCommand())
-    .addCommand(doctorCommand());
+    .exitOverride();
+  const wanted = requestedCommand(argv);
+  const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
+  for (const command of await Promise.all(names.map((name) => COMMANDS[name]!()))) program.addCommand(command);
+  return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
@@ -38,7 +48,7 @@ export async function main(argv: string[]): Promise<void> {
   guardStandardStreams();
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   try {
-    await program().parseAsync(argv);
+    await (await program(argv)).parseAsync(argv);
   } catch (err) {
     closeAllObjects();
     if (err instanceof CommanderError) {

@@ -10,14 +10,12 @@ import { preflight } from '../preflight.js';
 import { waitForEnd } from '../util/collect.js';
 import { UserError } from '../util/errors.js';
 import { idList, positiveInt, seconds } from './options.js';
-import { Symbolizer } from '../symbolize/index.js';
-import { resolveStacks } from '../pipeline/stacks.js';
 import type { StackProfile } from '../aggregate/model.js';
-import { exportStackProfile, printStackProfile, type StackOutputOptions } from './stack-output.js';
+import type { StackOutputOptions } from './stack-output.js';
 import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
 import { readProcessInfo, type ProcessInfo } from '../otlp/resource.js';
 import { processStartMonotonicNs, wallClock } from '../util/clock.js';
-import { CopySession, parseUnwindMode, ringBytes, stackCopySupported, UNWIND_OPTION_HELP, type UnwindMode } from '../unwind/session.js';
+import { parseUnwindMode, ringBytes, stackCopySupported, UNWIND_OPTION_HELP, type UnwindMode } from '../unwind/mode.js';
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_CPU_CLOCK = 0;
@@ -180,12 +178,6 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   checkProcesses(config.pids, '-L');
   checkThreads(config.tids);
 
-  const symbolizer = new Symbolizer();
-  // Read the targets' mappings now: a process that exits mid-profile still resolves.
-  for (const pid of config.pids) symbolizer.snapshot(pid);
-  const captured = new Map<number, ProcessInfo>();
-  if (config.otlp) for (const pid of config.pids) captured.set(pid, readProcessInfo(pid));
-
   const clock = wallClock(native());
   const idSet = (ids: number[]) => (tool: BpfTool, map: string) => {
     for (const id of ids) {
@@ -218,9 +210,22 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
     verbose: config.verbose,
   });
   const startTimeNs = clock.now();
-  // Copies are unwound while sampling goes on; binaries' unwind tables are read on first use,
-  // after attach, so start-up does not wait for them.
-  const copies = tool.hook.includes('stack copies') && unwind !== 'fp' ? new CopySession(tool, symbolizer, 'cpu', unwind) : undefined;
+  // Nothing but attaching stands between launch and the first sample: what symbolizes, unwinds
+  // and prints loads now, while the kernel samples.
+  const copying = tool.hook.includes('stack copies') && unwind !== 'fp';
+  const [{ Symbolizer }, { resolveStacks }, { printStackProfile, exportStackProfile }, session] = await Promise.all([
+    import('../symbolize/index.js'),
+    import('../pipeline/stacks.js'),
+    import('./stack-output.js'),
+    copying ? import('../unwind/session.js') : undefined,
+  ]);
+  const symbolizer = new Symbolizer();
+  // Read the targets' mappings now: a process that exits mid-profile still resolves.
+  for (const pid of config.pids) symbolizer.snapshot(pid);
+  const captured = new Map<number, ProcessInfo>();
+  if (config.otlp) for (const pid of config.pids) captured.set(pid, readProcessInfo(pid));
+  // Copies are unwound while sampling goes on; binaries' unwind tables are read on first use.
+  const copies = session && unwind !== 'fp' ? new session.CopySession(tool, symbolizer, 'cpu', unwind) : undefined;
   copies?.start(config.pids);
   if (config.verbose) {
     for (const f of tool.failures) process.stderr.write(`cpuprofile: ${f.hook} failed: ${f.error}\n`);

@@ -3,26 +3,8 @@
 import { decodeCString } from '../bpf/stacks.js';
 import { regsFrom } from './unwinder.js';
 
-export const UNWIND_STACK_COPY_MAX = 16384;
-export const UNWIND_NREGS = 17;
-export const UnwindRecordKind = { stack: 1, delta: 2 } as const;
-export const UNWIND_COPY_CAPPED = 1;
-
-export const UNWIND_STACK_RECORD = {
-  size: 184,
-  kind: 0,
-  tgid: 4,
-  pid: 8,
-  kernelStackId: 12,
-  stackLen: 16,
-  flags: 20,
-  seq: 24,
-  comm: 32,
-  commLength: 16,
-  regs: 48,
-} as const;
-
-export const UNWIND_DELTA_RECORD = { size: 24, kind: 0, pid: 4, seq: 8, deltaNs: 16 } as const;
+export { UNWIND_STACK_COPY_MAX, UNWIND_NREGS, UnwindRecordKind, UNWIND_COPY_CAPPED, UNWIND_STACK_RECORD, UNWIND_DELTA_RECORD } from './layout.js';
+import { UNWIND_COPY_CAPPED, UNWIND_STACK_RECORD, UNWIND_DELTA_RECORD, UnwindRecordKind } from './layout.js';
 
 export interface StackRecordView {
   kind: 'stack';
