@@ -10,6 +10,8 @@ import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import type { StackProfile } from '../aggregate/model.js';
 import { runCpuprofile, cpuprofileCommand, cpuprofileConfig, type CpuprofileFlags } from './cpuprofile.js';
+import { addOffcpuOptions, runOffcpu, toOffcpuConfig, type OffcpuFlags } from './offcpu.js';
+import { seconds } from './options.js';
 import { readFoldedStream, MalformedFoldedLine } from '../render/flame-input.js';
 import { diffTrees, treeFromProfile, treeStats, type FlameTree } from '../render/flame-tree.js';
 import { renderFlameHtml, type FlameHtmlOptions } from '../render/flame-html.js';
@@ -359,5 +361,23 @@ export const cpuRecorder: FlameRecorder = {
   },
 };
 
-/** `flame` subcommands that record first. `offcpu` joins when the offcpu tool lands. */
-export const FLAME_RECORDERS: readonly FlameRecorder[] = [cpuRecorder];
+export const offcpuRecorder: FlameRecorder = {
+  name: 'offcpu',
+  description: 'trace off-CPU time by stack as `ebpf-otel offcpu` does (same options), then draw it',
+  configure(cmd) {
+    addOffcpuOptions(cmd.argument('[duration]', 'seconds to trace (default: until Ctrl-C)', seconds('duration')));
+  },
+  async record(cmd, verbose) {
+    const config = toOffcpuConfig(cmd.processedArgs[0] as number | undefined, cmd.opts<OffcpuFlags>(), verbose);
+    delete config.output; // flame draws the profile instead of printing it
+    return runOffcpu(config);
+  },
+  describe(profile, cmd) {
+    const f = cmd.opts<OffcpuFlags>();
+    const target = f.pid?.length ? `PID ${f.pid.join(', ')}` : f.tid?.length ? `TID ${f.tid.join(', ')}` : 'all threads';
+    return { title: 'Off-CPU flame graph', subtitle: `time blocked, by stack, of ${target}, ${windowText(profile)}` };
+  },
+};
+
+/** `flame` subcommands that record first. */
+export const FLAME_RECORDERS: readonly FlameRecorder[] = [cpuRecorder, offcpuRecorder];

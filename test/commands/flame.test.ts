@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 
-import { buildWorkload, cliPath, repoRoot, requireRoot, runCli, sleep, type CliResult } from '../helpers.js';
+import { buildWorkload, cliPath, finished, repoRoot, requireRoot, runCli, sleep, type CliResult } from '../helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ebpf-otel-flame-cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -311,6 +311,37 @@ describe('flame cpu', () => {
       const doc = JSON.parse(readFileSync(ss, 'utf8')) as { shared: { frames: { name: string }[] }; profiles: { unit: string }[] };
       assert.ok(doc.shared.frames.some((f) => f.name === 'hot_three'));
       assert.equal(doc.profiles[0]!.unit, 'none');
+    } finally {
+      child.kill();
+    }
+  });
+});
+
+describe('flame offcpu', () => {
+  it('records a sleeper with offcpu and draws its blocked time under the named function', async (t) => {
+    if (!requireRoot(t)) return;
+    const sleeper = buildWorkload('offcpu-sleeper');
+    // 10 blocks of 50 ms, started at once (the byte on stdin is the "go").
+    const child = spawn(sleeper, ['10', '50'], { stdio: ['pipe', 'ignore', 'ignore'] });
+    try {
+      const html = join(work, 'offcpu-live.html');
+      const run = spawn(process.execPath, [cliPath, 'flame', 'offcpu', '-p', String(child.pid), '2', '-o', html], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const done = finished(run);
+      await sleep(1000);
+      child.stdin!.end('g');
+      const r = await done;
+      assert.equal(r.status, 0, r.stderr);
+      const page = readFileSync(html, 'utf8');
+      assert.match(page, /<title>Off-CPU flame graph<\/title>/);
+      const data = pageData(page);
+      let blocked = 0;
+      const walk = (n: PageNode) => {
+        if (n.n === 'block_in_named_function') blocked += n.v;
+        else for (const c of n.c ?? []) walk(c);
+      };
+      walk(data.tree);
+      // 10 x 50 ms = 0.5 s blocked in the named function; the page carries nanoseconds.
+      assert.ok(Math.abs(blocked - 0.5e9) / 0.5e9 < 0.2, `blocked ${blocked} ns under block_in_named_function, expected ~0.5 s`);
     } finally {
       child.kill();
     }
