@@ -41,9 +41,21 @@ export interface FoldedEntry {
   value: number;
 }
 
+// The same few thousand names recur across every stack of a profile: sanitize each once.
+const sanitizedNames = new Map<string, string>();
+function sanitizedName(name: string): string {
+  let s = sanitizedNames.get(name);
+  if (s === undefined) {
+    s = sanitizeFoldedName(name);
+    if (sanitizedNames.size >= 1 << 18) sanitizedNames.clear();
+    sanitizedNames.set(name, s);
+  }
+  return s;
+}
+
 /** Frame as it appears in a folded line (sanitized, annotated). */
 export function foldedFrameName(f: Frame, annotate = true): string {
-  const name = sanitizeFoldedName(f.name);
+  const name = sanitizedName(f.name);
   if (!annotate) return name;
   if (f.kind === 'kernel') return `${name}_[k]`;
   if (f.kind === 'jit') return `${name}_[j]`;
