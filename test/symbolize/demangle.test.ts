@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { test } from 'node:test';
+import { skipOutsideCi } from '../helpers.js';
 import { demangle, demangleItanium, demangleRustLegacy, demangleRustV0 } from '../../src/symbolize/demangle.js';
 import { buildCxx, cxxfilt, hasTool, nmFunctions } from './fixtures.js';
 
@@ -188,7 +189,7 @@ test('anything else comes back unchanged; malformed input never throws or hangs'
 test('a g++-compiled program: every symbol demangles exactly as c++filt prints it', (t) => {
   const exe = buildCxx();
   if (!exe || !hasTool('c++filt')) {
-    t.skip('g++ or c++filt missing');
+    skipOutsideCi(t, 'g++ or c++filt missing');
     return;
   }
   const names = [...new Set(nmFunctions(exe).map((s) => s.name))].filter((n) => n.startsWith('_Z'));
@@ -212,7 +213,7 @@ test('a g++-compiled program: every symbol demangles exactly as c++filt prints i
 test('libstdc++ exported symbols: agreement with c++filt', (t) => {
   const lib = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
   if (!hasTool('c++filt') || !existsSync(lib)) {
-    t.skip('c++filt or libstdc++ missing: comparison skipped');
+    skipOutsideCi(t, 'c++filt or libstdc++ missing: comparison skipped');
     return;
   }
   const out = execFileSync('nm', ['-D', '--defined-only', lib], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });

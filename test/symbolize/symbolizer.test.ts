@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { skipOutsideCi } from '../helpers.js';
 import { demangle } from '../../src/symbolize/demangle.js';
 import { Symbolizer } from '../../src/symbolize/index.js';
 import { findMapping, readProcMaps } from '../../src/symbolize/procmaps.js';
@@ -300,7 +301,7 @@ test('a stripped binary resolves through its separate debug file (by build-id)',
 test('C++ frames come out demangled, as c++filt prints them', async (t) => {
   const exe = buildCxx();
   if (!exe) {
-    t.skip('g++ missing');
+    skipOutsideCi(t, 'g++ missing');
     return;
   }
   const exePath: string = exe;
@@ -330,7 +331,7 @@ test('kernel addresses resolve from /proc/kallsyms, with module and build-id', (
   const sym = new Symbolizer();
   if (sym.kernelAddressesHidden) {
     if (process.env.CI) assert.fail('kernel addresses are hidden: CI runs as root and must see them');
-    t.skip('kernel addresses hidden (not root)');
+    skipOutsideCi(t, 'kernel addresses hidden (not root)');
     return;
   }
   const text = readFileSync('/proc/kallsyms', 'utf8');
