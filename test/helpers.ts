@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { TestContext } from 'node:test';
+import assert from 'node:assert/strict';
 import { native } from '../src/bpf/native.js';
 import { bpfObjectPath } from '../src/util/paths.js';
 
@@ -104,4 +105,26 @@ export function programsOf(tool: string): string[] {
   } finally {
     obj.close();
   }
+}
+
+export interface FoldedLine {
+  frames: string[];
+  count: number;
+}
+
+/**
+ * Strict folded-stack parser for what the tools print (independent of src/render/folded.ts, which
+ * it checks): every line must be `frame;frame;... COUNT` with no empty frame.
+ */
+export function parseFoldedStrict(text: string): FoldedLine[] {
+  return text
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((line, i) => {
+      const m = /^(\S(?:.*\S)?) (\d+)$/.exec(line);
+      assert.ok(m, `line ${i + 1} is not folded: ${JSON.stringify(line)}`);
+      const frames = m[1]!.split(';');
+      assert.ok(frames.every((f) => f.length > 0), `line ${i + 1} has an empty frame`);
+      return { frames, count: Number(m[2]) };
+    });
 }

@@ -171,6 +171,16 @@ export class BpfTool {
     this.obj.mapUpdate(map, key, value);
   }
 
+  /** Fills a set map (u32 key -> u8 1), such as a tool's target_tgids/target_tids filter. */
+  fillIdSet(map: string, ids: readonly number[]): void {
+    const one = Buffer.from([1]);
+    for (const id of ids) {
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(id);
+      this.update(map, key, one);
+    }
+  }
+
   clear(map: string): number {
     return this.obj.mapClear(map);
   }

@@ -179,13 +179,6 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   checkThreads(config.tids);
 
   const clock = wallClock(native());
-  const idSet = (ids: number[]) => (tool: BpfTool, map: string) => {
-    for (const id of ids) {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(id);
-      tool.update(map, key, Buffer.from([1]));
-    }
-  };
   const unwind = effectiveUnwind(config);
   const eventsPerSec = (config.period ? 1e9 / config.period : config.frequency) * onlineCpus().length;
   const tool = BpfTool.open('cpuprofile', cpuprofileHooks(config), {
@@ -204,8 +197,8 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
       ...(unwind !== 'auto' ? { fp_tgids: 1 } : {}),
     },
     prepare: (t) => {
-      idSet(config.pids)(t, 'target_tgids');
-      idSet(config.tids)(t, 'target_tids');
+      t.fillIdSet('target_tgids', config.pids);
+      t.fillIdSet('target_tids', config.tids);
     },
     verbose: config.verbose,
   });

@@ -432,13 +432,6 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
 
   const clock = wallClock(native());
   const sched = config.userStacksOnly ? undefined : readSchedulerText();
-  const idSet = (tool: BpfTool, map: string, ids: number[]) => {
-    for (const id of ids) {
-      const key = Buffer.alloc(4);
-      key.writeUInt32LE(id);
-      tool.update(map, key, Buffer.from([1]));
-    }
-  };
   const unwind = effectiveOffcpuUnwind(config);
   const open = (copy: boolean) =>
     BpfTool.open('offcpu', offcpuHooks(), {
@@ -454,8 +447,8 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
         ...(copy && unwind === 'auto' ? {} : { fp_tgids: 1 }),
       },
       prepare: (t) => {
-        idSet(t, 'target_tgids', config.pids);
-        idSet(t, 'target_tids', config.tids);
+        t.fillIdSet('target_tgids', config.pids);
+        t.fillIdSet('target_tids', config.tids);
       },
       verbose: config.verbose,
     });

@@ -5,23 +5,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { buildWorkload, requireRoot, runCli, sleep } from '../helpers.js';
-
-interface FoldedLine {
-  frames: string[];
-  count: number;
-}
-
-function parseFolded(text: string): FoldedLine[] {
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((line) => {
-      const m = /^(\S(?:.*\S)?) (\d+)$/.exec(line);
-      assert.ok(m, `not folded: ${JSON.stringify(line)}`);
-      return { frames: m[1]!.split(';'), count: Number(m[2]) };
-    });
-}
+import { buildWorkload, requireRoot, runCli, sleep, parseFoldedStrict, type FoldedLine } from '../helpers.js';
 
 const NAMED = 'copy_heavy';
 
@@ -53,7 +37,7 @@ async function profileBurner(args: string[]): Promise<{ lines: FoldedLine[]; tru
     await exited;
     const truth = Number(out.trim().split(' ')[1]);
     assert.ok(truth > 0.15 && truth < 0.85, `the burner measured a share in its range: ${out}`);
-    return { lines: parseFolded(r.stdout), truth, stderr: r.stderr };
+    return { lines: parseFoldedStrict(r.stdout), truth, stderr: r.stderr };
   } finally {
     child.kill();
   }

@@ -2,26 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { buildWorkload, finished, requireRoot, runCli, sleep, spawnCli } from '../helpers.js';
-
-interface FoldedLine {
-  frames: string[];
-  count: number;
-}
-
-/** Strict folded-stack parser: every line must be `frame;frame;... COUNT`. */
-function parseFoldedStrict(text: string): FoldedLine[] {
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((line, i) => {
-      const m = /^(\S(?:.*\S)?) (\d+)$/.exec(line);
-      assert.ok(m, `line ${i + 1} is not folded: ${JSON.stringify(line)}`);
-      const frames = m[1]!.split(';');
-      assert.ok(frames.every((f) => f.length > 0), `line ${i + 1} has an empty frame`);
-      return { frames, count: Number(m[2]) };
-    });
-}
+import { buildWorkload, finished, requireRoot, runCli, sleep, spawnCli, parseFoldedStrict, type FoldedLine } from '../helpers.js';
 
 function share(lines: FoldedLine[], leaf: string): number {
   const total = lines.reduce((s, l) => s + l.count, 0);

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { buildWorkload, requireRoot, runCli, sleep, spawnCli } from '../helpers.js';
+import { buildWorkload, requireRoot, runCli, sleep, spawnCli, parseFoldedStrict } from '../helpers.js';
 import { BpfTool, type HookChoice } from '../../src/bpf/object.js';
 import { KernelSymbols } from '../../src/symbolize/kallsyms.js';
 import { findSchedulerText, offcpuGlobals, offcpuHooks, type OffcpuConfig } from '../../src/commands/offcpu.js';
@@ -140,24 +140,6 @@ test('offcpu -m above the block time drops the blocks (counted as outside the bo
   const count = profile.stacks.filter((s) => s.frames.some((f) => f.name === NAMED)).reduce((n, s) => n + (s.count ?? 0), 0);
   assert.equal(count, 6);
 });
-
-interface FoldedLine {
-  frames: string[];
-  count: number;
-}
-
-function parseFoldedStrict(text: string): FoldedLine[] {
-  return text
-    .split('\n')
-    .filter((l) => l !== '')
-    .map((line, i) => {
-      const m = /^(\S(?:.*\S)?) (\d+)$/.exec(line);
-      assert.ok(m, `line ${i + 1} is not folded: ${JSON.stringify(line)}`);
-      const frames = m[1]!.split(';');
-      assert.ok(frames.every((f) => f.length > 0), `line ${i + 1} has an empty frame`);
-      return { frames, count: Number(m[2]) };
-    });
-}
 
 test('offcpu -f prints folded stacks in microseconds; -d puts "-" between user and kernel frames; -t traces one thread', async (t) => {
   if (!requireRoot(t)) return;
