@@ -11,7 +11,6 @@ import {
   cli,
   fmt,
   onCleanup,
-  over,
   partialFailures,
   say,
   series,
@@ -22,6 +21,7 @@ import {
   NODE_IDLE,
   type SeriesTool,
   type ToolSpec,
+  standardMetrics,
 } from './lib.js';
 import { agreement, agreementTable, parseBcc, parseBpftrace, parseOurs, type AgreementRun } from './histograms.js';
 import type { MetricDef, SectionResult, ToolResult } from './report-model.js';
@@ -135,15 +135,7 @@ export async function benchBiolatency(reps: number, collectSec: number, agreemen
     const r: ToolResult = {
       label,
       ours: label === OURS,
-      metrics: {
-        startupMs: over(runs, (m) => m.startupMs),
-        tp: over(runs, (m) => m.throughput?.wall),
-        tpcpu: over(runs, (m) => m.throughput?.cpu),
-        cpuS: over(runs, (m) => m.cpuS),
-        userS: over(runs, (m) => m.userS),
-        postMs: over(runs, (m) => m.postMs),
-        rssMb: over(runs, (m) => m.rssMb),
-      },
+      metrics: standardMetrics(runs),
     };
     const failed = runs?.find((m) => !m.run.ok);
     if (failed?.run.error && !runs?.some((m) => m.run.ok)) r.error = failed.run.error;

@@ -507,6 +507,19 @@ export function over(runs: readonly Measured[] | undefined, f: (m: Measured) => 
   return stat((runs ?? []).filter((m) => m.run.ok).map(f).filter((x): x is number => x !== undefined));
 }
 
+/** The metrics every tool section reports, over a tool's successful runs. */
+export function standardMetrics(runs: readonly Measured[] | undefined): Record<string, Stat | undefined> {
+  return {
+    startupMs: over(runs, (m) => m.startupMs),
+    tp: over(runs, (m) => m.throughput?.wall),
+    tpcpu: over(runs, (m) => m.throughput?.cpu),
+    cpuS: over(runs, (m) => m.cpuS),
+    userS: over(runs, (m) => m.userS),
+    postMs: over(runs, (m) => m.postMs),
+    rssMb: over(runs, (m) => m.rssMb),
+  };
+}
+
 // ---------------------------------------------------------------------------------------------
 // References
 

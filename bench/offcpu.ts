@@ -1,7 +1,7 @@
 // offcpu side by side with libbpf-tools `offcputime` on a pipe ping-pong between two processes (a
 // context-switch storm): the ping-pong's rate while each traces, the tool's CPU and peak RSS, and
 // the time from the end of collection to the printed stacks (symbolize and print).
-import { buildWorkload, cli, fmt, nodeIdleSpec, NODE_IDLE, over, partialFailures, say, series, Workload, type SeriesTool, type ToolSpec } from './lib.js';
+import { buildWorkload, cli, fmt, nodeIdleSpec, NODE_IDLE, over, partialFailures, say, series, Workload, type SeriesTool, type ToolSpec, standardMetrics } from './lib.js';
 import type { MetricDef, SectionResult, ToolResult } from './report-model.js';
 
 const OURS = 'ebpf-otel offcpu';
@@ -49,15 +49,7 @@ export async function benchOffcpu(reps: number, collectSec: number): Promise<Sec
     const r: ToolResult = {
       label,
       ours: label === OURS,
-      metrics: {
-        startupMs: label === LIBBPF ? undefined : over(runs, (m) => m.startupMs),
-        tp: over(runs, (m) => m.throughput?.wall),
-        tpcpu: over(runs, (m) => m.throughput?.cpu),
-        cpuS: over(runs, (m) => m.cpuS),
-        userS: over(runs, (m) => m.userS),
-        postMs: over(runs, (m) => m.postMs),
-        rssMb: over(runs, (m) => m.rssMb),
-      },
+      metrics: { ...standardMetrics(runs), startupMs: label === LIBBPF ? undefined : over(runs, (m) => m.startupMs) },
     };
     if (runs && !runs.some((m) => m.run.ok)) r.error = runs[0]?.run.error ?? 'failed';
     else {

@@ -5,7 +5,6 @@ import {
   buildWorkload,
   cli,
   fmt,
-  over,
   partialFailures,
   runTool,
   say,
@@ -16,6 +15,7 @@ import {
   NODE_IDLE,
   type SeriesTool,
   type ToolSpec,
+  standardMetrics,
 } from './lib.js';
 import { agreement, agreementTable, parseBpftrace, parseOurs, type AgreementRun } from './histograms.js';
 import { HIST_METRICS } from './biolatency.js';
@@ -122,15 +122,7 @@ export async function benchTcprtt(reps: number, collectSec: number, agreementRun
       label,
       ours: label === OURS,
       ...(partial ? { notes: [partial] } : {}),
-      metrics: {
-        startupMs: over(runs, (m) => m.startupMs),
-        tp: over(runs, (m) => m.throughput?.wall),
-        tpcpu: over(runs, (m) => m.throughput?.cpu),
-        cpuS: over(runs, (m) => m.cpuS),
-        userS: over(runs, (m) => m.userS),
-        postMs: over(runs, (m) => m.postMs),
-        rssMb: over(runs, (m) => m.rssMb),
-      },
+      metrics: standardMetrics(runs),
     };
   });
   const ours = results[0]!.metrics;

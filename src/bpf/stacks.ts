@@ -66,3 +66,32 @@ export class StackTraceReader {
     return ips ?? 'lost';
   }
 }
+
+/** The key both stack tools count by: thread and its two stack ids (bpf/cpuprofile.h, bpf/offcpu.h). */
+export interface StackKey {
+  tgid: number;
+  pid: number;
+  userStackId: number;
+  kernelStackId: number;
+  comm: string;
+}
+
+/** Where each StackKey field sits in one tool's key struct (the tool's reader checks it against its header). */
+export interface StackKeyLayout {
+  tgid: number;
+  pid: number;
+  userStackId: number;
+  kernelStackId: number;
+  comm: number;
+  commLength: number;
+}
+
+export function decodeStackKey(key: Buffer, k: StackKeyLayout): StackKey {
+  return {
+    tgid: key.readUInt32LE(k.tgid),
+    pid: key.readUInt32LE(k.pid),
+    userStackId: key.readInt32LE(k.userStackId),
+    kernelStackId: key.readInt32LE(k.kernelStackId),
+    comm: decodeCString(key.subarray(k.comm, k.comm + k.commLength)),
+  };
+}

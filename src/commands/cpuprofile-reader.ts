@@ -2,7 +2,7 @@
 // test/commands/cpuprofile-reader.test.ts compiles bpf/cpuprofile.h and checks these offsets.
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
-import { decodeCString, StackTraceReader, type RawStack } from '../bpf/stacks.js';
+import { decodeStackKey, StackTraceReader, type RawStack, type StackKey } from '../bpf/stacks.js';
 
 export const CPUPROFILE_KEY = {
   size: 32,
@@ -23,23 +23,10 @@ export const CPUPROFILE_STAT_COUNT = 6;
 /** user_stack_id of a sample whose stack copy could not be sent (CPUPROFILE_STACK_DROPPED). */
 export const CPUPROFILE_STACK_DROPPED = -2;
 
-export interface CpuprofileKey {
-  tgid: number;
-  pid: number;
-  userStackId: number;
-  kernelStackId: number;
-  comm: string;
-}
+export type CpuprofileKey = StackKey;
 
 export function decodeCpuprofileKey(key: Buffer): CpuprofileKey {
-  const k = CPUPROFILE_KEY;
-  return {
-    tgid: key.readUInt32LE(k.tgid),
-    pid: key.readUInt32LE(k.pid),
-    userStackId: key.readInt32LE(k.userStackId),
-    kernelStackId: key.readInt32LE(k.kernelStackId),
-    comm: decodeCString(key.subarray(k.comm, k.comm + k.commLength)),
-  };
+  return decodeStackKey(key, CPUPROFILE_KEY);
 }
 
 export interface CpuprofileStats {

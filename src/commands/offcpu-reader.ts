@@ -3,7 +3,7 @@
 // these offsets.
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
-import { decodeCString, StackTraceReader, type RawStack } from '../bpf/stacks.js';
+import { decodeStackKey, StackTraceReader, type RawStack, type StackKey } from '../bpf/stacks.js';
 
 export const OFFCPU_KEY = {
   size: 32,
@@ -34,13 +34,7 @@ export const OFFCPU_STAT_COUNT = 7;
 /** The global the BPF side sets at its first switch: kernel frames skipped, plus one. */
 export const OFFCPU_SKIP_SECTION = '.data.offcpu_skip';
 
-export interface OffcpuKey {
-  tgid: number;
-  pid: number;
-  userStackId: number;
-  kernelStackId: number;
-  comm: string;
-}
+export type OffcpuKey = StackKey;
 
 export interface OffcpuValue {
   totalNs: number;
@@ -48,14 +42,7 @@ export interface OffcpuValue {
 }
 
 export function decodeOffcpuKey(key: Buffer): OffcpuKey {
-  const k = OFFCPU_KEY;
-  return {
-    tgid: key.readUInt32LE(k.tgid),
-    pid: key.readUInt32LE(k.pid),
-    userStackId: key.readInt32LE(k.userStackId),
-    kernelStackId: key.readInt32LE(k.kernelStackId),
-    comm: decodeCString(key.subarray(k.comm, k.comm + k.commLength)),
-  };
+  return decodeStackKey(key, OFFCPU_KEY);
 }
 
 export function decodeOffcpuValue(value: Buffer): OffcpuValue {
