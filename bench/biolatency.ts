@@ -52,7 +52,7 @@ function tools(disk: { name: string; devt: number }, collectSec: number): Series
   const specs: ToolSpec[] = [
     {
       label: OURS,
-      argv: [process.execPath, cli, '-v', 'biolatency', '--disk', disk.name, '--json'],
+      argv: [cli, '-v', 'biolatency', '--disk', disk.name, '--json'],
       ready: { line: /Tracing block device I\/O/ },
       collectSec,
     },

@@ -46,7 +46,7 @@ function profileTools(pid: number, hz: number, seconds: number): SeriesTool[] {
       label: OURS,
       spec: () => ({
         label: OURS,
-        argv: [process.execPath, cli, '-v', 'cpuprofile', '-p', String(pid), '-F', String(hz), '-f'],
+        argv: [cli, '-v', 'cpuprofile', '-p', String(pid), '-F', String(hz), '-f'],
         ready: { line: /cpuprofile: attached with/ },
         collectSec: seconds,
       }),
@@ -85,7 +85,7 @@ async function firstSample(tool: string, pid: number): Promise<{ ms?: number; at
   if (tool === OURS) {
     const run = await runTool({
       label: tool,
-      argv: [process.execPath, cli, '-v', 'cpuprofile', '-p', String(pid), '-F', '999', '-f'],
+      argv: [cli, '-v', 'cpuprofile', '-p', String(pid), '-F', '999', '-f'],
       ready: { line: /cpuprofile: attached with/ },
       collectSec: 0.3,
     });
@@ -164,7 +164,7 @@ export async function benchCpuprofile(reps: number, startupRuns: number): Promis
     const version: number[] = [];
     for (let i = 0; i < startupRuns; i++) {
       bare.push(timedSync([process.execPath, '-e', '0']).wallMs);
-      version.push(timedSync([process.execPath, cli, '--version']).wallMs);
+      version.push(timedSync([cli, '--version']).wallMs);
     }
 
     const results: ToolResult[] = [...tools, NODE_IDLE].map((t) => {

@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 
 /** dist/bench/lib.js -> the repository root. */
 export const repo = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cli = join(repo, 'bin', 'ebpf-otel.js');
+export const cli = join(repo, 'bin', 'ebpf-otel.cjs');
 export const work = mkdtempSync(join(tmpdir(), 'ebpf-otel-bench-'));
 
 export const say = (s: string): void => {
@@ -81,10 +81,9 @@ export function versionOf(argv: string[]): string {
   return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim().split('\n')[0] ?? '';
 }
 
-/** Compiles bench/workloads/NAME.c into the work directory. */
-export function buildWorkload(name: string, flags: string[] = ['-O2']): string {
+/** Compiles bench/workloads/NAME.c (or another source, e.g. a test workload) into the work directory. */
+export function buildWorkload(name: string, flags: string[] = ['-O2'], src = join(repo, 'bench', 'workloads', `${name}.c`)): string {
   const out = join(work, `w-${name}`);
-  const src = join(repo, 'bench', 'workloads', `${name}.c`);
   execFileSync('gcc', [...flags, '-Wall', '-o', out, src], { stdio: ['ignore', 'ignore', 'inherit'] });
   return out;
 }
@@ -545,8 +544,8 @@ export async function hookStartup(args: string[], hook: string, ready: RegExp, r
   const direct: number[] = [];
   for (let i = 0; i < runs; i++) {
     for (const [argv, into] of [
-      [[process.execPath, cli, ...args], chain],
-      [[process.execPath, cli, ...args, '--hook', hook], direct],
+      [[cli, ...args], chain],
+      [[cli, ...args, '--hook', hook], direct],
     ] as const) {
       const r = await runTool({ label: 'startup', argv: [...argv], ready: { line: ready }, collectSec: 0.2 });
       if (r.ok && r.readyNs !== undefined) into.push(msBetween(r.launchNs, r.readyNs));

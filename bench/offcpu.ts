@@ -25,7 +25,7 @@ export async function benchOffcpu(reps: number, collectSec: number): Promise<Sec
   const specs: ToolSpec[] = [
     {
       label: OURS,
-      argv: [process.execPath, cli, '-v', 'offcpu', '-p', String(w.pid), '--stacks'],
+      argv: [cli, '-v', 'offcpu', '-p', String(w.pid), '--stacks'],
       ready: { line: /offcpu: attached with/ },
       collectSec,
     },

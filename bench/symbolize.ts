@@ -108,7 +108,7 @@ async function sameProfile(seconds: number): Promise<{ ours: ToolRun; perf: Tool
     const stopAll = new Promise<void>((r) => (release = r));
     const oursP = runTool({
       label: 'ours',
-      argv: [process.execPath, cli, '-v', 'cpuprofile', '-p', String(w.pid), '-F', '999', '-f'],
+      argv: [cli, '-v', 'cpuprofile', '-p', String(w.pid), '-F', '999', '-f'],
       ready: { line: /cpuprofile: attached with/ },
       collectSec: 0,
       stopWhen: stopAll,

@@ -29,7 +29,7 @@ function specs(port: number, collectSec: number): ToolSpec[] {
   return [
     {
       label: OURS,
-      argv: [process.execPath, cli, '-v', 'tcprtt', '-p', String(port), '--json'],
+      argv: [cli, '-v', 'tcprtt', '-p', String(port), '--json'],
       ready: { line: /Tracing TCP RTT/ },
       collectSec,
     },

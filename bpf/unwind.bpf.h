@@ -81,7 +81,7 @@ static __always_inline __u32 unwind_copy_stack(struct unwind_scratch *s, __u64 s
 static __always_inline struct unwind_scratch *unwind_capture(__u32 tgid, __u32 tid)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
-	if (!task || (task->flags & PF_KTHREAD))
+	if (!task)
 		return NULL;
 	__u32 zero = 0;
 	struct unwind_scratch *s = bpf_map_lookup_elem(&unwind_scratch, &zero);
@@ -92,6 +92,11 @@ static __always_inline struct unwind_scratch *unwind_capture(__u32 tgid, __u32 t
 	struct pt_regs regs;
 	void *uregs = (void *)bpf_task_pt_regs(task);
 	if (!uregs || bpf_probe_read_kernel(&regs, sizeof(regs), uregs))
+		return NULL;
+	/* Registers saved in user mode (CPL 3), or none: a kernel thread's are zeroed. Tested here
+	 * rather than with task->flags so that cpuprofile has no CO-RE relocation, and libbpf need
+	 * not parse the kernel's BTF (tens of ms of start-up) to load it. */
+	if ((regs.cs & 3) != 3)
 		return NULL;
 	s->rec.kind = UNWIND_RECORD_STACK;
 	s->rec.tgid = tgid;

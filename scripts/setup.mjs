@@ -80,7 +80,7 @@ if (!forTests) {
     { stdio: 'ignore', cwd: scratch });
   await new Promise((r) => setTimeout(r, 300));
   say(`profiling a demo process (pid ${burner.pid}) for 3 seconds: ebpf-otel cpuprofile -p ${burner.pid} 3`);
-  const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-otel.js'), 'cpuprofile', '-p', String(burner.pid), '3'], { stdio: 'inherit' });
+  const r = spawnSync(process.execPath, [join(root, 'bin', 'ebpf-otel.cjs'), 'cpuprofile', '-p', String(burner.pid), '3'], { stdio: 'inherit' });
   burner.kill();
   rmSync(scratch, { recursive: true, force: true });
   rmSync(join(tmpdir(), `perf-${burner.pid}.map`), { force: true });

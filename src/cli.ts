@@ -1,8 +1,6 @@
 // Entry point: one commander program, one subcommand per file in src/commands/.
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Command, CommanderError } from 'commander';
-import { packageRoot } from './util/paths.js';
+import { packageVersion } from './util/paths.js';
 import { UserError, messageOf } from './util/errors.js';
 import { closeAllObjects } from './bpf/object.js';
 import { guardStandardStreams } from './util/stdio.js';
@@ -25,15 +23,10 @@ function requestedCommand(argv: string[]): string | undefined {
   return argv.slice(2).find((a) => !a.startsWith('-'));
 }
 
-function packageVersion(): string {
-  const pkg = JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version: string };
-  return pkg.version;
-}
-
 async function program(argv: string[]): Promise<Command> {
   const program = new Command('ebpf-otel')
     .description('BCC-style eBPF profiling tools with OpenTelemetry export')
-    .version(packageVersion(), '-V, --version')
+    .version(packageVersion() ?? 'unknown', '-V, --version')
     .option('-v, --verbose', 'show libbpf messages and the hook each tool chose')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();

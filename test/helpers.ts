@@ -11,7 +11,7 @@ import { bpfObjectPath } from '../src/util/paths.js';
 
 /** dist/test/helpers.js -> the repository root. */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = join(repoRoot, 'bin', 'ebpf-otel.js');
+export const cliPath = join(repoRoot, 'bin', 'ebpf-otel.cjs');
 export const workloadsDir = join(repoRoot, 'test', 'workloads');
 
 const isRoot = process.getuid?.() === 0;

@@ -3,9 +3,7 @@
 // them first (`flame cpu`, with cpuprofile's options), then writes one self-contained HTML page
 // and/or speedscope's JSON format.
 import { open } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { Command } from 'commander';
 import type { StackProfile } from '../aggregate/model.js';
@@ -20,7 +18,7 @@ import { formatDurationNs } from '../render/format.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { UserError, messageOf } from '../util/errors.js';
 import { checkOutputPath, fsReason, saveAside, writeOutputFile } from '../util/files.js';
-import { packageRoot } from '../util/paths.js';
+import { packageVersion } from '../util/paths.js';
 
 /** Options every flame variant takes: where the output goes and how the page starts. */
 export interface FlameRenderFlags {
@@ -205,15 +203,8 @@ export function flameTargets(flags: FlameRenderFlags): FlameTargets {
   return t;
 }
 
-let version: string | undefined;
 function exporter(): string {
-  if (version === undefined) {
-    try {
-      version = (JSON.parse(readFileSync(join(packageRoot, 'package.json'), 'utf8')) as { version?: string }).version ?? '';
-    } catch {
-      version = '';
-    }
-  }
+  const version = packageVersion();
   return version ? `ebpf-otel ${version}` : 'ebpf-otel';
 }
 

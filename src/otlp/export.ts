@@ -18,7 +18,7 @@ import { abortableBySignal, signalExitCode } from '../util/signals.js';
 import { createExclusiveFile, saveAside } from '../util/files.js';
 import { redactUrl, type OtlpSignal, type OtlpSignalConfig } from './config.js';
 import { readFields, WIRE_LEN, WIRE_VARINT } from './protobuf.js';
-import { toolVersion } from './resource.js';
+import { packageVersion } from '../util/paths.js';
 
 export type OtlpFailureKind = 'unreachable' | 'http' | 'timeout' | 'retries-exhausted' | 'bad-config' | 'interrupted';
 
@@ -308,7 +308,7 @@ async function sendOtlpUntil(payload: Uint8Array, cfg: OtlpSignalConfig, hooks: 
     throw fail('bad-config', 'invalid URL', 0);
   }
   const body = cfg.compression === 'gzip' ? new Uint8Array(gzipSync(payload)) : payload;
-  const version = toolVersion();
+  const version = packageVersion();
   const headers: Record<string, string> = {
     ...cfg.headers,
     'content-type': 'application/x-protobuf',

@@ -16,7 +16,8 @@ import { resourceFromAttributes } from '@opentelemetry/resources';
 import { AggregationTemporality, DataPointType, type ExponentialHistogram, type ResourceMetrics } from '@opentelemetry/sdk-metrics';
 import { ProtobufMetricsSerializer } from '@opentelemetry/otlp-transformer';
 import type { HistogramSet, Log2Histogram } from '../aggregate/model.js';
-import { SCOPE_NAME, toolVersion, type OtlpAttributes } from './resource.js';
+import { SCOPE_NAME, type OtlpAttributes } from './resource.js';
+import { packageVersion } from '../util/paths.js';
 
 export type UcumTimeUnit = 'ns' | 'us' | 'ms';
 
@@ -86,7 +87,7 @@ export function log2ToExponential(h: Log2Histogram): ExponentialHistogram {
 export function histogramSetToResourceMetrics(set: HistogramSet, resource: OtlpAttributes, opts: HistogramMetricOptions = {}): ResourceMetrics {
   const startTime = nsToHrTime(set.startTimeNs);
   const endTime = nsToHrTime(set.endTimeNs > set.startTimeNs ? set.endTimeNs : set.startTimeNs);
-  const version = toolVersion();
+  const version = packageVersion();
   return {
     resource: resourceFromAttributes({ ...resource }),
     scopeMetrics: [

@@ -16,7 +16,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Frame, FrameKind, StackProfile, StackRecord } from '../aggregate/model.js';
 import { ProtoWriter } from './protobuf.js';
-import { processResourceAttributes, readProcessInfo, SCOPE_NAME, toolVersion, type OtlpAttributeValue, type OtlpAttributes, type ProcessInfo } from './resource.js';
+import { processResourceAttributes, readProcessInfo, SCOPE_NAME, type OtlpAttributeValue, type OtlpAttributes, type ProcessInfo } from './resource.js';
+import { packageVersion } from '../util/paths.js';
 
 // ---- the request as a typed tree (proto field names in camelCase) ------------------------------
 
@@ -262,7 +263,7 @@ export function buildProfilesRequest(profile: StackProfile, opts: BuildProfilesO
   const types = profileTypes(profile);
   const dict = new Dictionary();
   const known = toProcessMap(opts.processes);
-  const version = toolVersion();
+  const version = packageVersion();
   const scope = version !== undefined ? { name: SCOPE_NAME, version } : { name: SCOPE_NAME };
   const duration = profile.endTimeNs > profile.startTimeNs ? profile.endTimeNs - profile.startTimeNs : 0n;
 

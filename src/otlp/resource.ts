@@ -20,23 +20,6 @@ export type OtlpAttributes = Record<string, OtlpAttributeValue>;
 
 export const SCOPE_NAME = 'ebpf-otel';
 
-let cachedVersion: string | null | undefined;
-
-/** This package's version (from package.json), or undefined when it cannot be read. */
-export function toolVersion(): string | undefined {
-  if (cachedVersion === undefined) {
-    cachedVersion = null;
-    // dist/src/otlp/resource.js and src/otlp/resource.ts are both three levels below the root.
-    try {
-      const pkg: unknown = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
-      if (pkg && typeof pkg === 'object' && 'version' in pkg && typeof pkg.version === 'string') cachedVersion = pkg.version;
-    } catch {
-      // best effort
-    }
-  }
-  return cachedVersion ?? undefined;
-}
-
 export interface HostInfo {
   hostName: string;
   /** Kernel release (`uname -r`). */

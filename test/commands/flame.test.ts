@@ -1,45 +1,20 @@
 // `ebpf-otel flame` as a user runs it: files and standard input, bad input, a million lines in
 // bounded memory, --diff, --speedscope, and (as root) `flame cpu` recording a known workload.
-//
-// The CLI runs through bin/ebpf-otel.js once cli.ts registers `flame`; until then through a
-// small entry that mounts flameCommand() on a program the way cli.ts does (same error handling).
 import { after, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pathToFileURL } from 'node:url';
 
-import { buildWorkload, cliPath, finished, repoRoot, requireRoot, runCli, sleep, type CliResult } from '../helpers.js';
+import { buildWorkload, cliPath, finished, repoRoot, requireRoot, sleep, type CliResult } from '../helpers.js';
 
 const work = mkdtempSync(join(tmpdir(), 'ebpf-otel-flame-cli-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
-const ENTRY = `
-const { Command, CommanderError } = await import('commander');
-const { flameCommand } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, 'dist', 'src', 'commands', 'flame.js')).href)});
-const { UserError } = await import(${JSON.stringify(pathToFileURL(join(repoRoot, 'dist', 'src', 'util', 'errors.js')).href)});
-const program = new Command('ebpf-otel').option('-v, --verbose').exitOverride().addCommand(flameCommand());
-try {
-  await program.parseAsync(process.argv.slice(1), { from: 'user' });
-} catch (err) {
-  if (err instanceof CommanderError) process.exitCode = err.exitCode;
-  else if (err instanceof UserError) { process.stderr.write('ebpf-otel: ' + err.message + '\\n'); process.exitCode = err.exitCode; }
-  else { process.stderr.write('ebpf-otel: internal error: ' + (err && err.message) + '\\n'); process.exitCode = 2; }
-}
-`;
-
-let registered: boolean | undefined;
-/** Whether bin/ebpf-otel.js knows `flame` yet. */
-function cliKnowsFlame(): boolean {
-  registered ??= /^\s+flame\b/m.test(runCli(['--help']).stdout);
-  return registered;
-}
-
 /** `ebpf-otel flame ARGS...`, with optional standard input and environment. */
 function flame(args: string[], opts: { input?: string; env?: NodeJS.ProcessEnv } = {}): CliResult {
-  const argv = cliKnowsFlame() ? [cliPath, 'flame', ...args] : ['--input-type=module', '-e', ENTRY, '--', 'flame', ...args];
+  const argv = [cliPath, 'flame', ...args];
   const r = spawnSync(process.execPath, argv, {
     cwd: repoRoot,
     input: opts.input ?? '',
