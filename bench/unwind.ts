@@ -16,6 +16,7 @@ import {
   repo,
   say,
   series,
+  sleep,
   timedSync,
   work,
   Workload,
@@ -147,6 +148,24 @@ interface Output extends StackFigures {
   scriptCpuS?: number;
 }
 
+/**
+ * Our tools' `warning:` lines (lost stacks, say), each with the number of runs that printed it:
+ * the figures of a run that lost samples need that beside them.
+ */
+function warnings(runs: readonly Measured[]): string[] {
+  const seen = new Map<string, { first: string; n: number }>();
+  for (const m of runs) {
+    for (const l of new Set(m.run.stderr.split('\n').filter((x) => x.startsWith('warning:')))) {
+      // Counts differ from run to run; the message is the same.
+      const key = l.replace(/\d+/g, 'N');
+      const s = seen.get(key);
+      if (s) s.n++;
+      else seen.set(key, { first: l, n: 1 });
+    }
+  }
+  return [...seen.values()].map(({ first, n }) => `${n} of ${runs.length} runs printed a warning like: ${first}`);
+}
+
 // ---------------------------------------------------------------------------------------------
 
 function tools(pid: number, hz: Hz, outputs: Map<ToolRun, Output>): SeriesTool[] {
@@ -257,6 +276,9 @@ export async function benchUnwind(reps: number): Promise<SectionResult> {
   // Bounded by its argument as well as by the kill in `finally`.
   const w = Workload.start([burner, String(20 + reps * 60)]);
   w.go();
+  // In a trial run its first ~2 s ran a third slower than later on: the first tool's "before" gap
+  // must not fall in that start-up phase.
+  await sleep(2000);
   const outputs = new Map<ToolRun, Output>();
   const byHz = new Map<Hz, Map<string, Measured[]>>();
   try {
@@ -300,8 +322,8 @@ export async function benchUnwind(reps: number): Promise<SectionResult> {
     const r: ToolResult = { label, ours: label === DWARF, metrics };
     if (all.length > 0 && !all.some((m) => m.run.ok)) r.error = all[0]!.run.error ?? 'failed';
     else {
-      const partial = partialFailures(all);
-      if (partial) r.notes = [partial];
+      const notes = [partialFailures(all), ...warnings(all)].filter((n): n is string => n !== undefined);
+      if (notes.length) r.notes = notes;
     }
     return r;
   });
@@ -339,6 +361,8 @@ export async function benchUnwind(reps: number): Promise<SectionResult> {
       "Compiled with a force-included header that turns its clock reads into progress.h's progress lines (one unit per round), running throughout, pinned to the last CPU. " +
       `Each tool profiles it by PID with user and kernel stacks and is stopped with SIGINT; ${SECONDS[99]} s at 99 Hz and ${SECONDS[999]} s at 999 Hz, ${reps} runs per tool at each rate, interleaved. ` +
       'Throughput: rounds per second while the tool collects ÷ the rate in the 1 s gaps before and after its run. ' +
+      "The burner's hot path copies 2 × 256 KiB per memcpy pair, more than a core's L2, so its rate also moves with whatever else uses the shared cache and memory: " +
+      'here the per-CPU-second rows are not much steadier than the wall-clock ones (the idle reference shows the spread). ' +
       "perf's figures include `perf script` (default options), which unwinds its 8 KiB stack copies into stacks; its CPU and time are also shown alone. " +
       'Output size: our folded stdout (the stacks, aggregated) against perf.data (raw samples with stack copies, before any unwinding) and the `perf script` text.',
     metrics: METRICS,

@@ -256,7 +256,7 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   if (config.period) profile.samplePeriod = config.period;
   else profile.frequencyHz = config.frequency;
 
-  if (config.output) printStackProfile(profile, config.output);
+  if (config.output) await printStackProfile(profile, config.output);
   if (config.otlp) await exportStackProfile(profile, captured, config.otlp, config.verbose);
   return profile;
 }

@@ -14,11 +14,10 @@ import { idList, positiveInt, seconds } from './options.js';
 import { Symbolizer } from '../symbolize/index.js';
 import { resolveStacks } from '../pipeline/stacks.js';
 import type { StackProfile, StackRecord } from '../aggregate/model.js';
-import { mergeStacks, percent, totalValue } from '../aggregate/stacks.js';
+import { mergeStacks } from '../aggregate/stacks.js';
 import { exportStackProfile, printStackProfile, type StackOutputOptions } from './stack-output.js';
 import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
 import { readProcessInfo, type ProcessInfo } from '../otlp/resource.js';
-import { formatStack } from '../render/table.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { shouldUseColor } from '../render/color.js';
 import { wallClock } from '../util/clock.js';
@@ -517,7 +516,7 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
     ],
   };
   symbolizer.close();
-  if (config.output) printOffcpu(profile, config.output);
+  if (config.output) await printOffcpu(profile, config.output);
   if (config.otlp) await exportStackProfile(profile, captured, config.otlp, config.verbose);
   return profile;
 }
@@ -525,32 +524,13 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
 // ---------------------------------------------------------------------------------------------
 // Printing
 
-/**
- * BCC offcputime's listing: every stack leaf first (kernel frames, then user frames), the thread,
- * and the time in microseconds; sorted by time ascending, so the heaviest stack is printed last,
- * next to the prompt. Ends with a newline.
- */
-export function renderOffcpuStacks(profile: StackProfile, options: { delimiter: boolean; color: boolean }): string {
-  const total = totalValue(profile.stacks);
-  const sorted = [...profile.stacks].sort((a, b) => a.value - b.value || a.pid - b.pid || a.tid - b.tid);
-  let out = '';
-  for (const r of sorted) {
-    out += formatStack(r, percent(r.value, total), {
-      color: options.color,
-      stackOrder: 'leaf-first',
-      delimiter: options.delimiter,
-      formatValue: (v) => `${Math.round(v / 1000)} us`,
-      unit: profile.unit,
-    });
-  }
-  return out === '' ? 'No stacks were collected.\n' : out;
-}
-
-export function printOffcpu(profile: StackProfile, output: OffcpuOutput): void {
+export async function printOffcpu(profile: StackProfile, output: OffcpuOutput): Promise<void> {
   if (output.format !== 'stacks') {
-    printStackProfile(profile, output);
+    await printStackProfile(profile, output);
     return;
   }
+  // Loaded only for this listing: the table renderer brings chalk and cli-table3.
+  const { renderOffcpuStacks } = await import('../render/offcpu-stacks.js');
   process.stdout.write(renderOffcpuStacks(profile, { delimiter: output.delimiter, color: shouldUseColor(process.stdout) }));
   for (const w of profile.warnings) process.stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
 }

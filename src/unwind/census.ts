@@ -28,22 +28,21 @@ const census = new WeakMap<ElfFile, FpCensus>();
 export function fpCensus(elf: ElfFile, debug: ElfFile | null = null): FpCensus {
   const known = census.get(elf);
   if (known) return known;
-  const all: Fde[] = [];
-  try {
-    for (const f of cfiTableOf(elf, debug).fdes()) all.push(f);
-  } catch {
-    // unreadable CFI: no evidence of frame pointers
-  }
-  const step = Math.max(1, Math.floor(all.length / SAMPLE));
   let functions = 0;
   let withFrame = 0;
   let rbpBased = 0;
-  for (let i = 0; i < all.length; i += step) {
+  let sampled: Fde[] = [];
+  try {
+    sampled = [...cfiTableOf(elf, debug).sampledFdes(SAMPLE)];
+  } catch {
+    // unreadable CFI: no evidence of frame pointers
+  }
+  for (const fde of sampled) {
     functions++;
     let frame = false;
     let rbp = false;
     try {
-      for (const row of fdeRows(all[i]!)) {
+      for (const row of fdeRows(fde)) {
         if (row.cfa.kind !== 'reg') continue;
         if (row.cfa.reg === RBP) rbp = true;
         if (row.cfa.reg !== 7 || row.cfa.offset !== 8) frame = true;

@@ -12,11 +12,11 @@ import {
   offcpuHooks,
   offcpuLossWarnings,
   parseState,
-  renderOffcpuStacks,
   toOffcpuConfig,
   type OffcpuConfig,
   type OffcpuFlags,
 } from '../../src/commands/offcpu.js';
+import { renderOffcpuStacks } from '../../src/render/offcpu-stacks.js';
 
 const config = (over: Partial<OffcpuConfig> = {}): OffcpuConfig => ({
   pids: [],
