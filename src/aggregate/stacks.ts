@@ -18,14 +18,49 @@ export function frameKey(f: Frame): string {
   return `${f.kind}\u0000${f.name}`;
 }
 
-function stackKey(r: StackRecord, key: Required<MergeKey>): string {
-  const parts: (string | number)[] = [
-    key.pid ? r.pid : '',
-    key.tid ? r.tid : '',
-    key.comm ? r.comm : '',
-  ];
-  for (const f of r.frames) parts.push(f.kind, f.name);
-  return JSON.stringify(parts);
+/** One map per frame kind: frames are looked up by kind, then by name (a property load, then one Map lookup). */
+function byFrameKind<V>(): Record<FrameKind, Map<string, V>> {
+  return { user: new Map(), kernel: new Map(), jit: new Map(), marker: new Map() };
+}
+
+/**
+ * Numbers for frames by (kind, name), so that a stack's key is a short string: one map per kind,
+ * looked up by a name string the symbolizer shares between frames (its hash is computed once).
+ * Keying by the JSON of every name (kilobytes a stack for deep C++ stacks) cost more than the
+ * rest of merging and ranking together.
+ */
+class FrameIds {
+  private next = 0;
+  private readonly byKind = byFrameKind<number>();
+
+  id(f: Frame): number {
+    const names = this.byKind[f.kind];
+    let id = names.get(f.name);
+    if (id === undefined) {
+      id = this.next++;
+      names.set(f.name, id);
+    }
+    return id;
+  }
+}
+
+/**
+ * The key fields of `r` (JSON: self-delimiting), then its frame ids as UTF-16 code units (below
+ * 0x8000 one unit, larger ones two, the first with the top bit set): equal exactly when the key
+ * fields and the frames' kinds and names are.
+ */
+function stackKey(r: StackRecord, key: Required<MergeKey>, ids: FrameIds, units: number[]): string {
+  const head = JSON.stringify([key.pid ? r.pid : '', key.tid ? r.tid : '', key.comm ? r.comm : '']);
+  units.length = 0;
+  const frames = r.frames;
+  for (let i = 0; i < frames.length; i++) {
+    const id = ids.id(frames[i]!);
+    if (id < 0x8000) units.push(id);
+    else units.push(0x8000 | (id >>> 15), id & 0x7fff);
+  }
+  let tail = '';
+  for (let i = 0; i < units.length; i += 4096) tail += String.fromCharCode.apply(null, units.slice(i, i + 4096));
+  return head + tail;
 }
 
 /** Sum of `value` over all records (the profile total percentages are relative to). */
@@ -68,8 +103,10 @@ export function percent(part: number, whole: number): number {
 export function mergeStacks(stacks: readonly StackRecord[], key: MergeKey = {}): StackRecord[] {
   const k: Required<MergeKey> = { pid: key.pid ?? true, tid: key.tid ?? false, comm: key.comm ?? true };
   const groups = new Map<string, { rec: StackRecord; mainComm: boolean }>();
+  const ids = new FrameIds();
+  const units: number[] = [];
   for (const r of stacks) {
-    const id = stackKey(r, k);
+    const id = stackKey(r, k, ids, units);
     const g = groups.get(id);
     if (!g) {
       const rec: StackRecord = { pid: r.pid, tid: r.tid, comm: r.comm, frames: r.frames, value: r.value };
@@ -144,45 +181,60 @@ export interface FunctionStat {
  * with no frames). Sorted by `by` (default 'self') descending, ties by total, then name.
  */
 export function functionStats(stacks: readonly StackRecord[], by: 'self' | 'total' = 'self'): FunctionStat[] {
+  return collectFunctionStats(stacks).sort(byMeasure(by));
+}
+
+/** functionStats, unsorted. */
+function collectFunctionStats(stacks: readonly StackRecord[]): FunctionStat[] {
   const total = totalValue(stacks);
   const haveCount = stacks.some((r) => r.count !== undefined);
-  const stats = new Map<string, FunctionStat>();
-  const get = (f: Frame): FunctionStat => {
-    const key = frameKey(f);
-    let s = stats.get(key);
-    if (!s) {
-      s = { name: f.name, kind: f.kind, self: 0, total: 0, selfPercent: 0, totalPercent: 0 };
+  // By kind, then by name (the identity frameKey spells): no key string to build and hash per
+  // frame. `seenIn`: the last record that counted the function, for "once per stack".
+  const byKind = byFrameKind<{ stat: FunctionStat; seenIn: number }>();
+  const out: FunctionStat[] = [];
+  const get = (f: Frame): { stat: FunctionStat; seenIn: number } => {
+    const names = byKind[f.kind];
+    let e = names.get(f.name);
+    if (e === undefined) {
+      const s: FunctionStat = { name: f.name, kind: f.kind, self: 0, total: 0, selfPercent: 0, totalPercent: 0 };
       if (f.module !== undefined) s.module = f.module;
       if (haveCount) {
         s.selfCount = 0;
         s.totalCount = 0;
       }
-      stats.set(key, s);
+      e = { stat: s, seenIn: -1 };
+      names.set(f.name, e);
+      out.push(s);
     }
-    return s;
+    return e;
   };
-  const seen = new Set<FunctionStat>();
-  for (const r of stacks) {
-    if (r.frames.length === 0) continue;
+  for (let n = 0; n < stacks.length; n++) {
+    const r = stacks[n]!;
+    const frames = r.frames;
+    if (frames.length === 0) continue;
     const c = r.count ?? 0;
-    seen.clear();
-    for (const f of r.frames) {
-      const s = get(f);
-      if (seen.has(s)) continue;
-      seen.add(s);
+    for (let i = 0; i < frames.length; i++) {
+      const e = get(frames[i]!);
+      if (e.seenIn === n) continue;
+      e.seenIn = n;
+      const s = e.stat;
       s.total += r.value;
       if (haveCount) s.totalCount = (s.totalCount ?? 0) + c;
     }
-    const leaf = get(r.frames[r.frames.length - 1]!);
+    const leaf = get(frames[frames.length - 1]!).stat;
     leaf.self += r.value;
     if (haveCount) leaf.selfCount = (leaf.selfCount ?? 0) + c;
   }
-  const out = [...stats.values()];
   for (const s of out) {
     s.selfPercent = percent(s.self, total);
     s.totalPercent = percent(s.total, total);
   }
-  out.sort((a, b) => {
+  return out;
+}
+
+/** The ranking order of function statistics: a total order (no two share name and kind). */
+function byMeasure(by: 'self' | 'total'): (a: FunctionStat, b: FunctionStat) => number {
+  return (a, b) => {
     const pa = by === 'self' ? a.self : a.total;
     const pb = by === 'self' ? b.self : b.total;
     if (pa !== pb) return pb - pa;
@@ -191,15 +243,33 @@ export function functionStats(stacks: readonly StackRecord[], by: 'self' | 'tota
     if (sa !== sb) return sb - sa;
     if (a.name !== b.name) return a.name < b.name ? -1 : 1;
     return a.kind < b.kind ? -1 : a.kind > b.kind ? 1 : 0;
-  });
-  return out;
+  };
 }
 
 /** The top `n` functions by self (leaf) or total (inclusive) value; functions with 0 in that measure are left out. */
 export function topFunctions(stacks: readonly StackRecord[], n: number, by: 'self' | 'total'): FunctionStat[] {
-  return functionStats(stacks, by)
-    .filter((s) => (by === 'self' ? s.self : s.total) > 0)
-    .slice(0, Math.max(0, n));
+  const candidates = collectFunctionStats(stacks).filter((s) => (by === 'self' ? s.self : s.total) > 0);
+  const cmp = byMeasure(by);
+  const want = Math.max(0, n);
+  if (want === 0) return [];
+  if (want >= candidates.length) return candidates.sort(cmp);
+  // The first `want` of the sorted list (the order is total), without sorting tens of
+  // thousands of functions for a table of twenty: kept sorted, a candidate goes in only when it
+  // beats the last one kept.
+  const top: FunctionStat[] = [];
+  for (const s of candidates) {
+    if (top.length === want && !(cmp(s, top[want - 1]!) < 0)) continue;
+    let lo = 0;
+    let hi = top.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (cmp(top[mid]!, s) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    top.splice(lo, 0, s);
+    if (top.length > want) top.pop();
+  }
+  return top;
 }
 
 export interface FrameFilter {

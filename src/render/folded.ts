@@ -81,25 +81,183 @@ export function foldStack(r: StackRecord, opts: FoldedOptions = {}): string {
   return parts.join(';');
 }
 
-function byStack(a: FoldedEntry, b: FoldedEntry): number {
-  return a.stack < b.stack ? -1 : a.stack > b.stack ? 1 : 0;
+/** A distinct field text: its id, and the ids of its `_[k]` and `_[j]` forms (-1: not made yet). */
+interface FieldEntry {
+  plain: number;
+  kernel: number;
+  jit: number;
+}
+
+/**
+ * The fields of folded lines, numbered: one id per distinct field text (so two records fold to
+ * the same line exactly when their id sequences are equal: no field is empty or contains `;`).
+ * A frame's id is found with one Map lookup by its name, a string the symbolizer shares between
+ * frames (its hash is computed once).
+ */
+class FieldIds {
+  readonly texts: string[] = [];
+  /**
+   * Field texts, and frame names -> the entry of their sanitized text. A name sanitizing leaves
+   * alone (nearly all) is its own text: one entry serves both. A name it changes holds `;` or
+   * an unsafe character, so it is never some other field's text.
+   */
+  private readonly entries = new Map<string, FieldEntry>();
+
+  constructor(private readonly annotate: boolean) {}
+
+  /** The id of `text`, already sanitized. */
+  id(text: string): number {
+    return this.entryOf(text).plain;
+  }
+
+  private entryOf(text: string): FieldEntry {
+    let e = this.entries.get(text);
+    if (e === undefined) {
+      e = { plain: this.texts.length, kernel: -1, jit: -1 };
+      this.texts.push(text);
+      this.entries.set(text, e);
+    }
+    return e;
+  }
+
+  frame(f: Frame): number {
+    let e = this.entries.get(f.name);
+    if (e === undefined) {
+      const text = sanitizeFoldedName(f.name);
+      e = this.entryOf(text);
+      if (text !== f.name) this.entries.set(f.name, e);
+    }
+    if (!this.annotate) return e.plain;
+    if (f.kind === 'kernel') return e.kernel >= 0 ? e.kernel : (e.kernel = this.id(`${this.texts[e.plain]!}_[k]`));
+    if (f.kind === 'jit') return e.jit >= 0 ? e.jit : (e.jit = this.id(`${this.texts[e.plain]!}_[j]`));
+    return e.plain;
+  }
+}
+
+/** One distinct folded line: its fields (ids, see FieldIds) and its scaled value. */
+interface FoldedGroup {
+  fields: number[];
+  raw: number;
+  value: number;
+}
+
+/**
+ * Fold, merge identical lines (summing raw values), then scale, round, drop zeros and sort, as
+ * `foldStacks` specifies, without joining the lines: records merge by their sequence of field
+ * ids (a short key) and sort by comparing fields (see compareFields). Keying a Map by the whole
+ * folded strings (kilobytes each for deep C++ stacks) and keeping a string per line cost more
+ * than everything else here.
+ */
+function foldGroups(stacks: readonly StackRecord[], opts: FoldedOptions): { groups: FoldedGroup[]; texts: string[] } {
+  const divisor = opts.divisor ?? 1;
+  if (!(divisor > 0) || !Number.isFinite(divisor)) throw new RangeError(`folded divisor must be a positive number, got ${divisor}`);
+  const includeComm = opts.includeComm ?? true;
+  const ids = new FieldIds(opts.annotate ?? true);
+  const delimId = opts.delimiter !== undefined && opts.delimiter !== '' ? ids.id(sanitizeFoldedName(opts.delimiter)) : -1;
+  const unknownId = ids.id('[unknown]');
+  const comms = new Map<string, string>();
+  const byKey = new Map<string, FoldedGroup>();
+  // The key: field ids as UTF-16 code units, ids below 0x8000 as one unit, larger ones as two
+  // (the first with the top bit set), so no two id sequences share a key.
+  const units: number[] = [];
+  const fields: number[] = [];
+  const order: FoldedGroup[] = [];
+  // Indexed loops: unoptimized code (all of this runs once, cold) allocates a result object per
+  // step of a for-of.
+  for (let n = 0; n < stacks.length; n++) {
+    const r = stacks[n]!;
+    fields.length = 0;
+    if (includeComm) {
+      let comm = comms.get(r.comm);
+      if (comm === undefined) {
+        comm = sanitizeFoldedName(r.comm);
+        comms.set(r.comm, comm);
+      }
+      fields.push(ids.id(opts.includePid ? `${comm}-${r.pid}` : comm));
+    }
+    let prev: FrameKind | undefined;
+    const frames = r.frames;
+    for (let i = 0; i < frames.length; i++) {
+      const f = frames[i]!;
+      if (delimId >= 0 && f.kind === 'kernel' && (prev === 'user' || prev === 'jit')) fields.push(delimId);
+      fields.push(ids.frame(f));
+      prev = f.kind;
+    }
+    if (fields.length === 0) fields.push(unknownId);
+    units.length = 0;
+    for (let i = 0; i < fields.length; i++) {
+      const id = fields[i]!;
+      if (id < 0x8000) units.push(id);
+      else units.push(0x8000 | (id >>> 15), id & 0x7fff);
+    }
+    const key = codeUnits(units);
+    const g = byKey.get(key);
+    if (g === undefined) {
+      const created: FoldedGroup = { fields: fields.slice(), raw: r.value, value: 0 };
+      byKey.set(key, created);
+      order.push(created);
+    } else g.raw += r.value;
+  }
+  const groups: FoldedGroup[] = [];
+  for (let k = 0; k < order.length; k++) {
+    const g = order[k]!;
+    g.value = Math.round(g.raw / divisor);
+    if (g.value > 0) groups.push(g);
+  }
+  const texts = ids.texts;
+  groups.sort((a, b) => compareFields(a.fields, b.fields, texts));
+  return { groups, texts };
+}
+
+const SEMICOLON = 0x3b;
+
+/**
+ * Orders two lines as their folded strings (`fields joined by ;`) compare in code-unit order,
+ * from the fields alone: equal ids are equal texts; at the first differing field, the texts
+ * decide unless one is a prefix of the other, where the shorter line's next character (`;`, or
+ * its end) is what the longer text's next character meets. No field contains `;`.
+ */
+function compareFields(a: readonly number[], b: readonly number[], texts: readonly string[]): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a[i]!;
+    const y = b[i]!;
+    if (x === y) continue;
+    const tx = texts[x]!;
+    const ty = texts[y]!;
+    if (tx.length < ty.length && ty.startsWith(tx)) {
+      // a continues with `;` (or ends: then it is a prefix of b).
+      if (i + 1 === a.length) return -1;
+      return SEMICOLON < ty.charCodeAt(tx.length) ? -1 : 1;
+    }
+    if (ty.length < tx.length && tx.startsWith(ty)) {
+      if (i + 1 === b.length) return 1;
+      return tx.charCodeAt(ty.length) < SEMICOLON ? -1 : 1;
+    }
+    return tx < ty ? -1 : 1;
+  }
+  return a.length - b.length;
+}
+
+/** The folded stack string of a group. */
+function groupStack(g: FoldedGroup, texts: readonly string[]): string {
+  const parts = new Array<string>(g.fields.length);
+  for (let i = 0; i < g.fields.length; i++) parts[i] = texts[g.fields[i]!]!;
+  return parts.join(';');
 }
 
 /** Fold, merge identical lines (summing raw values), then scale, round, drop zeros and sort. */
 export function foldStacks(stacks: readonly StackRecord[], opts: FoldedOptions = {}): FoldedEntry[] {
-  const divisor = opts.divisor ?? 1;
-  if (!(divisor > 0) || !Number.isFinite(divisor)) throw new RangeError(`folded divisor must be a positive number, got ${divisor}`);
-  const sums = new Map<string, number>();
-  for (const r of stacks) {
-    const key = foldStack(r, opts);
-    sums.set(key, (sums.get(key) ?? 0) + r.value);
-  }
-  const out: FoldedEntry[] = [];
-  for (const [stack, raw] of sums) {
-    const value = Math.round(raw / divisor);
-    if (value > 0) out.push({ stack, value });
-  }
-  return out.sort(byStack);
+  const { groups, texts } = foldGroups(stacks, opts);
+  return groups.map((g) => ({ stack: groupStack(g, texts), value: g.value }));
+}
+
+/** String.fromCharCode over an array, in slices small enough for the argument limit. */
+function codeUnits(units: readonly number[]): string {
+  if (units.length <= 4096) return String.fromCharCode.apply(null, units as number[]);
+  let s = '';
+  for (let i = 0; i < units.length; i += 4096) s += String.fromCharCode.apply(null, units.slice(i, i + 4096));
+  return s;
 }
 
 /** Default divisor for a profile: 1000 for nanosecond values (folded output in microseconds), else 1. */
@@ -115,9 +273,29 @@ export function formatFoldedLine(e: FoldedEntry): string {
 /** Whole folded output for a profile: one line per stack, each ending in `\n` ('' when empty). */
 export function renderFolded(profile: StackProfile, opts: FoldedOptions = {}): string {
   const o: FoldedOptions = { ...opts, divisor: opts.divisor ?? defaultFoldedDivisor(profile) };
-  let s = '';
-  for (const e of foldStacks(profile.stacks, o)) s += `${formatFoldedLine(e)}\n`;
-  return s;
+  const { groups, texts } = foldGroups(profile.stacks, o);
+  // One join over every field and count: a single flat string, without a string per line (tens
+  // of MB for deep stacks, which the garbage collector would copy around), and that the caller's
+  // write does not have to flatten first. Fields after the first go in with their `;` (made once
+  // per distinct field): join's cost is per piece.
+  const withSemi = new Array<string | undefined>(texts.length);
+  const pieces: string[] = [];
+  for (let k = 0; k < groups.length; k++) {
+    const f = groups[k]!.fields;
+    pieces.push(texts[f[0]!]!);
+    for (let i = 1; i < f.length; i++) {
+      const id = f[i]!;
+      let t = withSemi[id];
+      if (t === undefined) {
+        t = `;${texts[id]!}`;
+        t.charCodeAt(0); // flattens it in place: join then copies it directly
+        withSemi[id] = t;
+      }
+      pieces.push(t);
+    }
+    pieces.push(` ${groups[k]!.value}\n`);
+  }
+  return pieces.join('');
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -203,10 +203,18 @@ class Parser {
   }
 
   number(): number {
+    const s = this.s;
     const start = this.i;
-    while (isDigit(this.peek())) this.i++;
-    if (this.i === start || this.i - start > 9) fail();
-    return Number(this.s.slice(start, this.i));
+    let i = start;
+    let v = 0;
+    for (; i < s.length; i++) {
+      const d = s.charCodeAt(i) - 48;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i === start || i - start > 9) fail();
+    this.i = i;
+    return v;
   }
 
   /** `<seq-id>`: base-36 with upper-case letters. */
@@ -1130,7 +1138,13 @@ function sub(n: Node): Node {
 }
 
 class Printer {
-  out = '';
+  /**
+   * The output so far, as pieces joined once at the end (`text()`): appending to a string makes
+   * V8 build a tree of concatenations, garbage a cold symbolizer pays for in collections.
+   */
+  parts: string[] = [];
+  /** Total length of `parts`. */
+  length = 0;
   /** Last character appended; like libiberty's, it is not rewound when a trailing ", " is dropped. */
   last = '';
   /** Element of a template argument pack that a parameter stands for (set by pack expansions). */
@@ -1191,9 +1205,14 @@ class Printer {
 
   emit(s: string): void {
     if (s === '') return;
-    this.out += s;
+    this.parts.push(s);
+    this.length += s.length;
     this.last = s[s.length - 1]!;
-    if (this.out.length > MAX_OUTPUT) fail();
+    if (this.length > MAX_OUTPUT) fail();
+  }
+
+  text(): string {
+    return this.parts.join('');
   }
 
   /** The template argument a parameter refers to (a whole pack stays a pack). */
@@ -1215,6 +1234,11 @@ class Printer {
   }
 
   print(n: Node): void {
+    // Most nodes are plain names: print them without the two dispatches (nothing on the right).
+    if (n.k === 'name' || n.k === 'atom') {
+      this.emit(n.s);
+      return;
+    }
     this.left(n);
     this.right(n);
   }
@@ -1224,21 +1248,30 @@ class Printer {
    * print nothing (empty packs) keep their comma unless everything after them is empty too.
    */
   printList(nodes: Node[]): void {
-    let commaAt = -1; // where the ", " after the last non-empty element starts
+    // Where the ", " after the last non-empty element starts: as a piece index and a length.
+    let commaAt = -1;
+    let commaLength = 0;
     let lastNonEmpty = -1;
     for (let i = 0; i < nodes.length; i++) {
-      const before = this.out.length;
+      const before = this.parts.length;
+      const beforeLength = this.length;
       if (i > 0) this.emit(', ');
-      const start = this.out.length;
+      const start = this.length;
       this.print(nodes[i]!);
-      if (this.out.length > start) {
+      if (this.length > start) {
         lastNonEmpty = i;
         commaAt = -1;
-      } else if (commaAt < 0 && i > 0) commaAt = before;
+      } else if (commaAt < 0 && i > 0) {
+        commaAt = before;
+        commaLength = beforeLength;
+      }
     }
     if (lastNonEmpty < nodes.length - 1 && nodes.length > 1) {
       // Trailing elements printed nothing: drop them with their commas (libiberty keeps `last`).
-      if (commaAt >= 0) this.out = this.out.slice(0, commaAt);
+      if (commaAt >= 0) {
+        this.parts.length = commaAt;
+        this.length = commaLength;
+      }
       this.last = ' ';
     }
   }
@@ -1274,19 +1307,19 @@ class Printer {
    * cv-qualifiers: a qualifier already pending from an enclosing qualifier of the same chain is
    * not printed twice (`KT_` with T = `int const` prints `int const`).
    */
-  leftQual(n: Extract<Node, { k: 'qual' }>, pending: Set<string>): void {
-    const words = CV_WORDS.test(n.q) ? n.q.trim().split(' ') : null;
+  leftQual(n: Extract<Node, { k: 'qual' }>, pending: Set<string> | null): void {
+    const words = cvWords(n.q);
     const inner = this.resolve(n.t);
-    if (words && inner.k === 'qual' && CV_WORDS.test(inner.q)) {
-      this.leftQual(inner, new Set([...pending, ...words]));
+    if (words && inner.k === 'qual' && cvWords(inner.q)) {
+      this.leftQual(inner, new Set(pending ? [...pending, ...words] : words));
     } else {
       this.left(n.t);
     }
     if (inner.k === 'fn') return;
-    if (words) {
+    if (words && pending) {
       const own = words.filter((w) => !pending.has(w));
       if (own.length) this.emit(' ' + own.join(' '));
-    } else this.emit(n.q);
+    } else this.emit(n.q); // nothing pending: all words print, which is `n.q` itself
   }
 
   left(n: Node): void {
@@ -1322,7 +1355,7 @@ class Printer {
         this.print(n.t);
         return;
       case 'qual':
-        this.leftQual(n, new Set());
+        this.leftQual(n, null);
         return;
       case 'ref':
         this.inRefScope(n, () => this.leftPtr(n));
@@ -1527,6 +1560,17 @@ class Printer {
 }
 
 const CV_WORDS = /^( (const|volatile|restrict))+$/;
+const cvWordsOf = new Map<string, string[] | null>();
+
+/** The words of a cv-qualifier string (` const volatile`), null for other qualifiers; memoized. */
+function cvWords(q: string): string[] | null {
+  let w = cvWordsOf.get(q);
+  if (w === undefined) {
+    w = CV_WORDS.test(q) ? q.trim().split(' ') : null;
+    if (cvWordsOf.size < 1024) cvWordsOf.set(q, w);
+  }
+  return w;
+}
 
 /** The template arguments of a function's name (through a local name to its entity), if any. */
 function templateArgsOf(name: Node): Node[] | null {
@@ -1537,7 +1581,7 @@ function templateArgsOf(name: Node): Node[] | null {
 function printNode(n: Node): string {
   const p = new Printer();
   p.print(n);
-  return p.out;
+  return p.text();
 }
 
 function printTemplateArgs(args: Node[]): string {
@@ -1546,11 +1590,798 @@ function printTemplateArgs(args: Node[]): string {
   p.printList(args);
   if (p.last === '>') p.emit(' ');
   p.emit('>');
-  return p.out;
+  return p.text();
 }
 
-/** Demangles an Itanium C++ symbol (`_Z...`, with clone suffixes); null when it cannot. */
-export function demangleItanium(mangled: string): string | null {
+// ---------------------------------------------------------------------------------------------
+// Fast path. A profile of a large C++ binary demangles thousands of names once each, in a cold
+// process where the parser and printer above run mostly unoptimized (~30 µs a name, most of a
+// symbolizing run). Most names are of a plain shape: a function (or function template) in
+// namespaces and classes, with built-in types, names, class template instances (type, integer
+// and pack arguments), pointers, references, `const`, function types and pack expansions for
+// parameters, maybe a thunk or clone suffix. SimpleDemangler reads that subset in one pass and
+// prints as it reads, with the same substitution table and the same printing rules (template
+// parameters resolve against the function's own template arguments, as the printer resolves
+// them, since nothing in the subset opens another template scope); it gives up (undefined: the
+// full demangler decides) on anything else: arrays, member pointers, expressions, lambdas and
+// local names, special names but thunks, volatile, conversion operators. 97% of the function
+// names of node's binary take it; the tests hold it to the full demangler.
+
+const C_0 = 48;
+const C_9 = 57;
+const C_A = 65;
+const C_Z = 90;
+const C_a = 97;
+const C_z = 122;
+const C_UNDERSCORE = 95;
+
+/** What a fast-path type, name or template argument prints as, and what printing around it needs. */
+interface SimpleType {
+  /**
+   * The printed text; for types that print around a declarator (function types, pointers and
+   * references to them: `void (*)(int)`), the part before it (Printer.left).
+   */
+  s: string;
+  /** The part after the declarator (Printer.right): '' but for function types and what wraps them. */
+  right: string;
+  /** A function type (Printer.isArrOrFn): pointers and references to it need parentheses. */
+  fn: boolean;
+  /**
+   * `atom`: a built-in type; `name`: a name (usable as a nested-name prefix); `ref`: a
+   * reference; `qual`: a const type; `other`: pointers and literals; `pack`: a template argument
+   * pack or a pack expansion (`elems`; `s` unused: it prints as a list, see printArgs);
+   * `poison`: a substitution candidate the fast path cannot print (see expansion).
+   */
+  kind: 'atom' | 'name' | 'ref' | 'qual' | 'other' | 'pack' | 'poison';
+  /** References: the type referred to, nested references collapsed away. */
+  base: SimpleType | null;
+  /** References: every reference of the collapsed chain is an rvalue reference (prints `&&`). */
+  rv: boolean;
+  /** Names: ends in template arguments. */
+  tmpl: boolean;
+  /**
+   * The last character printed (of `right`, or of `s` when `right` is empty), kept alongside:
+   * the text is usually a tree of concatenations, and reading a character of one makes V8
+   * flatten (copy) it, name after name.
+   */
+  last: string;
+  /** Packs: the elements. */
+  elems: SimpleType[] | null;
+}
+
+function simple(s: string, kind: SimpleType['kind'], last: string, tmpl = false): SimpleType {
+  return { s, right: '', fn: false, kind, base: null, rv: false, tmpl, last, elems: null };
+}
+
+function packOf(elems: SimpleType[]): SimpleType {
+  const p = simple('', 'pack', '');
+  p.elems = elems;
+  return p;
+}
+
+/** The whole printed text of a type (Printer.print: left, then right). */
+function fullText(t: SimpleType): string {
+  return t.right === '' ? t.s : t.s + t.right;
+}
+
+const POISON: SimpleType = simple('', 'poison', '');
+
+function unpoisoned(t: SimpleType | undefined): SimpleType | undefined {
+  return t === undefined || t.kind === 'poison' ? undefined : t;
+}
+
+/**
+ * `t` under one `P`, `R`, `O` or `K` (`c`: its character code), printed as the printer does:
+ * references collapse (Printer.leftPtr: `&&` only when every reference of the chain is one);
+ * const of a const type (qualifiers merge) and anything around a pack are left to the full
+ * demangler.
+ */
+function wrapSimple(c: number, t: SimpleType): SimpleType | undefined {
+  if (t.kind === 'pack' || t.kind === 'poison') return undefined;
+  if (c === 75 /* K */) {
+    // Printer.leftQual/right: the qualifier goes after a function type's parameters; not here.
+    if (t.kind === 'qual' || t.fn) return undefined;
+    return { s: `${t.s} const`, right: t.right, fn: false, kind: 'qual', base: null, rv: false, tmpl: false, last: t.right === '' ? 't' : t.last, elems: null };
+  }
+  // Printer.leftPtr/rightPtr: around a function type, `(*` before the declarator and `)` after.
+  if (c === 80 /* P */) return pointerTo(t, '*', 'other', null, false);
+  const base = t.kind === 'ref' ? t.base! : t;
+  const rv = c === 79 /* O */ && (t.kind !== 'ref' || t.rv);
+  return pointerTo(base, rv ? '&&' : '&', 'ref', base, rv);
+}
+
+function pointerTo(t: SimpleType, sym: string, kind: 'other' | 'ref', base: SimpleType | null, rv: boolean): SimpleType {
+  const right = t.fn ? `)${t.right}` : t.right;
+  const s = t.fn ? `${t.s}(${sym}` : `${t.s}${sym}`;
+  return { s, right, fn: false, kind, base, rv, tmpl: false, last: right === '' ? sym.charAt(sym.length - 1) : t.last, elems: null };
+}
+
+/** The last character of a string known to be flat (a literal or a slice of the input). */
+function lastOfFlat(s: string): string {
+  return s.charAt(s.length - 1);
+}
+
+/** Built-in types (one letter), by character code below 128 (shared: they are never mutated). */
+const SIMPLE_BUILTINS: (SimpleType | undefined)[] = new Array<SimpleType | undefined>(128).fill(undefined);
+for (const [code, name] of Object.entries(BUILTINS)) SIMPLE_BUILTINS[code.charCodeAt(0)] = simple(name, 'atom', lastOfFlat(name));
+/** Two-letter built-in types after `D`. */
+const SIMPLE_D_BUILTINS = new Map(Object.entries(D_BUILTINS).map(([code, name]) => [code, simple(name, 'atom', lastOfFlat(name))]));
+
+/**
+ * Deepest nesting (types in types, template arguments in template arguments) the fast path
+ * follows: its levels count at most three of the full parser's (MAX_DEPTH), which must fail
+ * where it would.
+ */
+const SIMPLE_MAX_DEPTH = 40;
+
+/** The std abbreviations, printed (by the full printer, once). */
+let stdSubsPrinted: Map<string, SimpleType> | null = null;
+function stdSub(c: string): SimpleType | undefined {
+  if (!stdSubsPrinted) {
+    stdSubsPrinted = new Map();
+    for (const [k, v] of Object.entries(STD_SUBS)) {
+      const text = printNode(v.node);
+      stdSubsPrinted.set(k, simple(text, 'name', lastOfFlat(text), v.node.k === 'tmpl'));
+    }
+  }
+  return stdSubsPrinted.get(c);
+}
+
+/** What reading a name found out (as Parser's NameState). */
+interface SimpleName {
+  s: string;
+  cv: string;
+  ref: string;
+  /** The function's template arguments when the name ends in them (parameters refer to them). */
+  args: SimpleType[] | null;
+  ctorDtorConv: boolean;
+}
+
+class SimpleDemangler {
+  i = 2;
+  readonly subs: SimpleType[] = [];
+  /** As Parser.lastName: the last source name read, which constructors are named after. */
+  lastName: string | null = null;
+  /** The template arguments `T_` refers to, once the function's name is read. */
+  fnArgs: SimpleType[] | null = null;
+  /** Whether the nested name nestedRest last read ends in template arguments, and its last character. */
+  nestedTmpl = false;
+  nestedLast = '';
+  /** The last character of the name unqualified last read. */
+  uLast = '';
+
+  constructor(readonly s: string) {}
+
+  /**
+   * The character code at `k`, -1 past the end: optimized code that has only seen reads in
+   * bounds deoptimizes on the first read past the end (every name ends), and recompiling the
+   * parser costs more than the check.
+   */
+  at(k: number): number {
+    return k < this.s.length ? this.s.charCodeAt(k) : -1;
+  }
+
+  /** The whole name, or undefined when it is not in the subset. */
+  run(): string | undefined {
+    const s = this.s;
+    let prefix = '';
+    if (this.at(2) === 84 /* T */) {
+      // Thunks: h <offset> _ | v <offset> _ <offset> _, then the function.
+      const k = this.at(3);
+      this.i = 4;
+      if (k === 104 /* h */) {
+        if (!this.callOffset()) return undefined;
+        prefix = 'non-virtual thunk to ';
+      } else if (k === 118 /* v */) {
+        if (!this.callOffset() || !this.callOffset()) return undefined;
+        prefix = 'virtual thunk to ';
+      } else return undefined;
+    }
+    const enc = this.encoding();
+    if (enc === undefined) return undefined;
+    let out = prefix + enc;
+    // Clone suffixes (`.constprop.0`, `.cold`, `.isra.0.part.1`), as Parser.mangled reads them.
+    while (this.at(this.i) === 46 /* . */ && isCloneChar(this.at(this.i + 1))) {
+      const start = this.i;
+      this.i += 2;
+      while (isCloneChar(this.at(this.i))) this.i++;
+      while (this.at(this.i) === 46 && isDigitCode(this.at(this.i + 1))) {
+        this.i += 2;
+        while (isDigitCode(this.at(this.i))) this.i++;
+      }
+      out += ` [clone ${s.slice(start, this.i)}]`;
+    }
+    if (this.i !== s.length) return undefined;
+    return out.length > MAX_OUTPUT ? undefined : out;
+  }
+
+  /** `[n] <number> _` */
+  callOffset(): boolean {
+    if (this.at(this.i) === 110 /* n */) this.i++;
+    if (this.number() === undefined || this.at(this.i) !== C_UNDERSCORE) return false;
+    this.i++;
+    return true;
+  }
+
+  number(): number | undefined {
+    const s = this.s;
+    let i = this.i;
+    let v = 0;
+    for (; i < s.length; i++) {
+      const d = this.at(i) - C_0;
+      if (d < 0 || d > 9) break;
+      v = v * 10 + d;
+    }
+    if (i === this.i || i - this.i > 9) return undefined;
+    this.i = i;
+    return v;
+  }
+
+  encoding(): string | undefined {
+    const s = this.s;
+    const name = this.name();
+    if (name === undefined) return undefined;
+    // A data name: no parameters (and no qualifiers, which the full parser would drop).
+    if (this.i === s.length) return name.cv === '' && name.ref === '' ? name.s : undefined;
+    this.fnArgs = name.args;
+    // A function template's return type: its left part before the name (and a space unless a
+    // right part follows the parameters, as for a returned function pointer), its right part after.
+    let ret = '';
+    let retRight = '';
+    if (name.args !== null && !name.ctorDtorConv) {
+      const t = this.type(0);
+      if (t === undefined || t.kind === 'pack') return undefined;
+      ret = t.right === '' ? `${t.s} ` : t.s;
+      retRight = t.right;
+    }
+    const params: SimpleType[] = [];
+    let onlyVoid = false;
+    while (this.i < s.length && this.at(this.i) !== 46 /* . */) {
+      onlyVoid = params.length === 0 && this.at(this.i) === 118; /* v */
+      const t = this.type(0);
+      if (t === undefined) return undefined;
+      params.push(t);
+    }
+    if (params.length === 0) return undefined; // a return type and no parameters: not a name
+    // Printer.printList: an expansion of an empty pack prints nothing, and keeps its comma only
+    // when something follows it.
+    const o: SimpleOut = { out: `${ret}${name.s}(`, last: '(' };
+    if (!(onlyVoid && params.length === 1)) printArgs(o, params);
+    return `${o.out})${retRight}${name.cv}${name.ref}`;
+  }
+
+  /** A function's name: nested, or unscoped (possibly `std::`), with template arguments. */
+  name(): SimpleName | undefined {
+    const c = this.at(this.i);
+    if (c === 78 /* N */) {
+      this.i++;
+      const cv = this.cvQualifiers();
+      let ref = '';
+      if (this.at(this.i) === 82 /* R */) {
+        ref = ' &';
+        this.i++;
+      } else if (this.at(this.i) === 79 /* O */) {
+        ref = ' &&';
+        this.i++;
+      }
+      const st: SimpleName = { s: '', cv, ref, args: null, ctorDtorConv: false };
+      const n = this.nestedRest(st, 0);
+      if (n === undefined) return undefined;
+      st.s = n;
+      return st;
+    }
+    const n = this.unscoped(0);
+    if (n === undefined) return undefined;
+    return { s: n.s, cv: '', ref: '', args: n.args, ctorDtorConv: false };
+  }
+
+  /** `[St] <unqualified-name> [<template-args>]` (Parser.name for an unscoped name). */
+  unscoped(depth: number): { s: string; last: string; args: SimpleType[] | null } | undefined {
+    let n: string | undefined;
+    if (this.at(this.i) === 83 /* S */ && this.at(this.i + 1) === 116 /* t */) {
+      this.i += 2;
+      const u = this.unqualified(null, null);
+      if (u === undefined) return undefined;
+      n = `std::${u}`;
+    } else {
+      n = this.unqualified(null, null);
+    }
+    if (n === undefined) return undefined;
+    const last = this.uLast;
+    if (this.at(this.i) !== 73 /* I */) return { s: n, last, args: null };
+    this.subs.push(simple(n, 'name', last));
+    const args = this.templateArgs(depth + 1);
+    if (args === undefined) return undefined;
+    return { s: withArgs(n, last, args), last: '>', args };
+  }
+
+  /** `r`, `V`, `K` in that order, as Parser.cvQualifiers prints them. */
+  cvQualifiers(): string {
+    let q = '';
+    if (this.at(this.i) === 114 /* r */) {
+      q = ' restrict';
+      this.i++;
+    }
+    if (this.at(this.i) === 86 /* V */) {
+      q = ' volatile' + q;
+      this.i++;
+    }
+    if (this.at(this.i) === 75 /* K */) {
+      q = ' const' + q;
+      this.i++;
+    }
+    return q;
+  }
+
+  /** `<number> <identifier>`, printed (the anonymous namespace by its name); sets lastName. */
+  sourceName(): string | undefined {
+    const s = this.s;
+    const start = this.i;
+    const len = this.number();
+    if (len === undefined || len <= 0 || this.i + len > s.length) {
+      this.i = start;
+      return undefined;
+    }
+    let id = s.slice(this.i, this.i + len);
+    if (len >= 10 && id.startsWith('_GLOBAL_') && '._$'.includes(id[8]!) && id[9] === 'N') id = '(anonymous namespace)';
+    this.i += len;
+    this.lastName = id;
+    return id;
+  }
+
+  /**
+   * Parser.unqualifiedName for source names (also `L`-prefixed ones without a discriminator),
+   * operator names and, in a function's nested name (`st`), constructors and destructors; with
+   * ABI tags.
+   */
+  unqualified(st: SimpleName | null, scope: string | null): string | undefined {
+    const s = this.s;
+    const c = this.at(this.i);
+    let n: string | undefined;
+    let last = '';
+    if (c >= C_0 && c <= C_9) {
+      n = this.sourceName();
+      if (n !== undefined) last = lastOfFlat(n);
+    } else if (c === 76 /* L */ && isDigitCode(this.at(this.i + 1))) {
+      this.i++;
+      n = this.sourceName();
+      if (n === undefined || this.at(this.i) === C_UNDERSCORE) return undefined; // a discriminator
+      last = lastOfFlat(n);
+    } else if (c === 67 /* C */ || (c === 68 /* D */ && isDigitCode(this.at(this.i + 1)))) {
+      // Constructor (C1..C5, not inheriting) or destructor (D0 D1 D2 D4 D5) of lastName.
+      if (st === null || scope === null || this.lastName === null) return undefined;
+      // (Reads stay in bounds here: an out-of-bounds read deoptimizes V8's optimized code.)
+      const kind = s.charAt(this.i + 1);
+      if (kind === '' || !(c === 67 ? '12345' : '01245').includes(kind)) return undefined;
+      this.i += 2;
+      st.ctorDtorConv = true;
+      n = c === 68 ? `~${this.lastName}` : this.lastName;
+      last = lastOfFlat(this.lastName);
+    } else if (c >= C_a && c <= C_z) {
+      const code = s.slice(this.i, this.i + 2);
+      const op = OPERATORS[code];
+      // Conversion operators, literal operators, vendor operators and the expression-only codes.
+      if (!op || code === 'cv' || code === 'li' || code === 'dt' || code === 'ds' || code === 'st' || code === 'sz' || code === 'at' || code === 'az') return undefined;
+      this.i += 2;
+      const nm = op[0];
+      n = isLower(nm[0]) ? `operator ${nm}` : `operator${nm}`;
+      last = lastOfFlat(nm);
+    }
+    if (n === undefined) return undefined;
+    while (this.at(this.i) === 66 /* B */) {
+      this.i++;
+      const held = this.lastName;
+      const tag = this.sourceName();
+      if (tag === undefined) return undefined;
+      this.lastName = held;
+      n = `${n}[abi:${tag}]`;
+      last = ']';
+    }
+    this.uLast = last;
+    return n;
+  }
+
+  /**
+   * The components of a nested name after `N` and its qualifiers, up to its `E`. As
+   * Parser.nestedName: every component is a substitution candidate except the last, which
+   * `type` adds itself for a type, and which a function's own name never is. `st`: reading a
+   * function's name (its template arguments and constructor-ness are recorded there).
+   */
+  nestedRest(st: SimpleName | null, depth: number): string | undefined {
+    let soFar: string | null = null;
+    let soFarTmpl = false;
+    let soFarLast = '';
+    let pushed = 0;
+    for (;;) {
+      const c = this.at(this.i);
+      if (c === 69 /* E */) {
+        this.i++;
+        break;
+      }
+      if (st) st.args = null;
+      if (c === 73 /* I */) {
+        if (soFar === null || soFarTmpl) return undefined;
+        const args = this.templateArgs(depth + 1);
+        if (args === undefined) return undefined;
+        soFar = withArgs(soFar, soFarLast, args);
+        soFarTmpl = true;
+        soFarLast = '>';
+        if (st) st.args = args;
+      } else if (c === 83 /* S */) {
+        if (soFar !== null) return undefined;
+        if (this.at(this.i + 1) === 116 /* t */) {
+          this.i += 2;
+          soFar = 'std';
+          soFarLast = 'd';
+          continue;
+        }
+        const sub = this.substitution();
+        if (sub === undefined || sub.kind !== 'name') return undefined;
+        soFar = sub.s;
+        soFarTmpl = sub.tmpl;
+        soFarLast = sub.last;
+        continue;
+      } else {
+        const u = this.unqualified(st, soFar);
+        if (u === undefined) return undefined;
+        soFar = soFar === null ? u : `${soFar}::${u}`;
+        soFarTmpl = false;
+        soFarLast = this.uLast;
+      }
+      if (soFar.length > MAX_OUTPUT || this.at(this.i) === 77 /* M */) return undefined; // data-member prefixes
+      this.subs.push(simple(soFar, 'name', soFarLast, soFarTmpl));
+      pushed++;
+    }
+    if (soFar === null || pushed === 0) return undefined;
+    this.subs.pop();
+    this.nestedTmpl = soFarTmpl;
+    this.nestedLast = soFarLast;
+    return soFar;
+  }
+
+  /** `S_`, `S <seq-id> _` or a std abbreviation (`Sa`, `Ss`, ...). */
+  substitution(): SimpleType | undefined {
+    const s = this.s;
+    let i = this.i + 1;
+    let c = this.at(i);
+    if (c === C_UNDERSCORE) {
+      this.i = i + 1;
+      return this.sub(0);
+    }
+    if (c >= C_a && c <= C_z) {
+      const letter = s.charAt(i);
+      const std = stdSub(letter);
+      if (std === undefined) return undefined;
+      this.i = i + 1;
+      this.lastName = (STD_SUBS[letter]!.last as { s: string }).s;
+      return std;
+    }
+    let v = 0;
+    const start = i;
+    for (;;) {
+      if (c >= C_0 && c <= C_9) v = v * 36 + (c - C_0);
+      else if (c >= C_A && c <= C_Z) v = v * 36 + (c - 55);
+      else break;
+      i++;
+      if (i - start > 6) return undefined;
+      c = this.at(i);
+    }
+    if (i === start || c !== C_UNDERSCORE) return undefined;
+    this.i = i + 1;
+    return this.sub(v + 1);
+  }
+
+  /** Substitution candidate `k`, if there is one the fast path can print. */
+  sub(k: number): SimpleType | undefined {
+    return k < this.subs.length ? unpoisoned(this.subs[k]) : undefined;
+  }
+
+  /** The function's template argument `idx` (what `T_`, `T0_`... refer to), if there is one. */
+  fnArg(idx: number): SimpleType | undefined {
+    const args = this.fnArgs;
+    return args !== null && idx < args.length ? args[idx] : undefined;
+  }
+
+  /** `I <template-arg>* E` (lastName is kept, as Parser.templateArgs does). */
+  templateArgs(depth: number): SimpleType[] | undefined {
+    this.i++;
+    const held = this.lastName;
+    const args = this.argList(depth);
+    if (args === undefined) return undefined;
+    this.lastName = held;
+    return args;
+  }
+
+  /** Template arguments up to and including their `E`: types, literals and packs (`J ... E`). */
+  argList(depth: number): SimpleType[] | undefined {
+    if (depth > SIMPLE_MAX_DEPTH) return undefined;
+    const s = this.s;
+    const args: SimpleType[] = [];
+    for (;;) {
+      const c = this.at(this.i);
+      if (c === 69 /* E */) break;
+      if (this.i >= s.length) return undefined;
+      let a: SimpleType | undefined;
+      if (c === 76 /* L */) a = this.literal(depth + 1);
+      else if (c === 74 /* J */) {
+        this.i++;
+        const elems = this.argList(depth + 1);
+        if (elems !== undefined) a = packOf(elems);
+      } else a = this.type(depth + 1);
+      if (a === undefined) return undefined;
+      args.push(a);
+    }
+    this.i++;
+    return args;
+  }
+
+  /** `L <type> [n] <value> E` (Parser.exprPrimary for integer, bool and enum literals). */
+  literal(depth: number): SimpleType | undefined {
+    const s = this.s;
+    this.i++;
+    const c = this.at(this.i);
+    if (c === C_UNDERSCORE || c === 90 /* Z */ || c === 68 /* D */ || c === 84 /* T */) return undefined; // encodings, nullptr, parameters
+    const t = this.type(depth);
+    if (t === undefined || t.kind === 'pack' || t.right !== '') return undefined;
+    const neg = this.at(this.i) === 110; /* n */
+    if (neg) this.i++;
+    const start = this.i;
+    const end = s.indexOf('E', start);
+    if (end < 0) return undefined;
+    const v = s.slice(start, end);
+    this.i = end + 1;
+    const tn = t.kind === 'atom' ? t.s : null;
+    const suffix = tn !== null ? LITERAL_SUFFIX[tn] : undefined;
+    if (suffix !== undefined && v !== '') return simple((neg ? '-' : '') + v + suffix, 'other', lastOfFlat(suffix === '' ? v : suffix));
+    if (tn === 'bool' && !neg && (v === '0' || v === '1')) return simple(v === '1' ? 'true' : 'false', 'other', 'e');
+    if (tn !== null && FLOAT_TYPES.has(tn)) return undefined;
+    return simple(`(${t.s})${neg ? '-' : ''}${v}`, 'other', v !== '' ? lastOfFlat(v) : neg ? '-' : ')');
+  }
+
+  /**
+   * `Dp <type>` after its `Dp`: a pack expansion, in the subset `(P|R|O|K)* T_` where the
+   * template parameter is an argument pack of the function: the type once per element (the
+   * printer resolves the parameter to each element in turn), as a pack (printed as a list;
+   * nothing when empty). What the full parser pushes as substitutions here (the parameter, each
+   * wrapped type, the expansion) prints per expansion element: the fast path gives up if one is
+   * used.
+   */
+  expansion(): SimpleType | undefined {
+    const start = this.i;
+    let j = start;
+    for (let c = this.at(j); c === 80 || c === 82 || c === 79 || c === 75; c = this.at(++j));
+    if (this.at(j) !== 84 /* T */) return undefined;
+    this.i = j + 1;
+    let idx = 0;
+    if (this.at(this.i) !== C_UNDERSCORE) {
+      const n = this.number();
+      if (n === undefined) return undefined;
+      idx = n + 1;
+    }
+    if (this.at(this.i) !== C_UNDERSCORE) return undefined;
+    this.i++;
+    const pack = this.fnArg(idx);
+    if (pack === undefined || pack.kind !== 'pack' || this.at(this.i) === 73 /* I */) return undefined;
+    const elems: SimpleType[] = [];
+    for (const e of pack.elems!) {
+      if (e.kind === 'pack' || e.kind === 'poison') return undefined;
+      let t: SimpleType | undefined = e;
+      for (let w = j - 1; w >= start && t !== undefined; w--) t = wrapSimple(this.at(w), t);
+      if (t === undefined) return undefined;
+      elems.push(t);
+    }
+    for (let k = start; k <= j + 1; k++) this.subs.push(POISON);
+    return packOf(elems);
+  }
+
+  type(depth: number): SimpleType | undefined {
+    if (depth > SIMPLE_MAX_DEPTH) return undefined;
+    const s = this.s;
+    const c = this.at(this.i);
+    const builtin = c >= 0 && c < 128 ? SIMPLE_BUILTINS[c] : undefined;
+    if (builtin !== undefined) {
+      this.i++;
+      return builtin;
+    }
+    let r: SimpleType;
+    switch (c) {
+      case 68 /* D */: {
+        if (this.at(this.i + 1) === 112 /* p */) {
+          this.i += 2;
+          return this.expansion();
+        }
+        const db = SIMPLE_D_BUILTINS.get(s.charAt(this.i + 1));
+        if (db === undefined) return undefined;
+        this.i += 2;
+        return db;
+      }
+      case 80 /* P */:
+      case 82 /* R */:
+      case 79 /* O */:
+      case 75 /* K */: {
+        this.i++;
+        if (c === 75) {
+          const n = this.at(this.i);
+          // volatile and restrict; function types (`KF`, `KDx`...).
+          if (n === 86 || n === 114 || n === 70) return undefined;
+          if (n === 68 && !SIMPLE_D_BUILTINS.has(s.charAt(this.i + 1))) return undefined;
+        }
+        const t = this.type(depth + 1);
+        if (t === undefined) return undefined;
+        const w = wrapSimple(c, t);
+        if (w === undefined) return undefined;
+        r = w;
+        break;
+      }
+      case 70 /* F */: {
+        // Parser.functionType: F [Y] <return type> <parameter types> [R|O] E, where a `v` just
+        // before the end stands for no parameters. Printed around the declarator: the return
+        // type's left part before it, the parameters (and the return type's right part) after.
+        this.i++;
+        if (this.at(this.i) === 89 /* Y */) this.i++;
+        const ret = this.type(depth + 1);
+        if (ret === undefined || ret.kind === 'pack') return undefined;
+        const params: SimpleType[] = [];
+        let ref = '';
+        for (;;) {
+          const p = this.at(this.i);
+          if (p === 69 /* E */) {
+            this.i++;
+            break;
+          }
+          if ((p === 82 /* R */ || p === 79 /* O */) && this.at(this.i + 1) === 69) {
+            ref = p === 82 ? ' &' : ' &&';
+            this.i += 2;
+            break;
+          }
+          if (p === 118 /* v */ && this.at(this.i + 1) === 69) {
+            this.i++;
+            continue;
+          }
+          if (p < 0) return undefined;
+          const t = this.type(depth + 1);
+          if (t === undefined) return undefined;
+          params.push(t);
+        }
+        const o: SimpleOut = { out: '(', last: '(' };
+        printArgs(o, params);
+        r = {
+          s: ret.right === '' ? `${ret.s} ` : ret.s,
+          right: `${o.out})${ret.right}${ref}`,
+          fn: true,
+          kind: 'other',
+          base: null,
+          rv: false,
+          tmpl: false,
+          last: ref !== '' ? '&' : ret.right !== '' ? ret.last : ')',
+          elems: null,
+        };
+        break;
+      }
+      case 78 /* N */: {
+        this.i++;
+        const n = this.at(this.i);
+        if (n === 75 || n === 86 || n === 114 || n === 82 || n === 79) return undefined;
+        const name = this.nestedRest(null, depth + 1);
+        if (name === undefined) return undefined;
+        r = simple(name, 'name', this.nestedLast, this.nestedTmpl);
+        break;
+      }
+      case 83 /* S */: {
+        if (this.at(this.i + 1) === 116 /* t */) {
+          const n = this.unscoped(depth + 1);
+          if (n === undefined) return undefined;
+          r = simple(n.s, 'name', n.last, n.args !== null);
+          break;
+        }
+        const sub = this.substitution();
+        if (sub === undefined) return undefined;
+        if (this.at(this.i) !== 73 /* I */) return sub;
+        if (sub.tmpl || sub.kind !== 'name') return undefined;
+        const args = this.templateArgs(depth + 1);
+        if (args === undefined) return undefined;
+        r = simple(withArgs(sub.s, sub.last, args), 'name', '>', true);
+        break;
+      }
+      case 84 /* T */: {
+        // A template parameter: the function's template argument, as the printer resolves it.
+        this.i++;
+        let idx = 0;
+        if (this.at(this.i) !== C_UNDERSCORE) {
+          const n = this.number();
+          if (n === undefined) return undefined;
+          idx = n + 1;
+        }
+        if (this.at(this.i) !== C_UNDERSCORE) return undefined;
+        this.i++;
+        const a = this.fnArg(idx);
+        // Packs (which resolve per expansion element) and template template parameters.
+        if (a === undefined || a.kind === 'pack' || this.at(this.i) === 73 /* I */) return undefined;
+        // Never an `atom` (a literal's type must be one to print as a plain number), as in the
+        // full parser, where it stays a template parameter node.
+        r = a.kind === 'atom' ? simple(a.s, 'other', a.last) : a;
+        break;
+      }
+      default: {
+        if (!isDigitCode(c)) return undefined; // functions, arrays, member pointers, local names, ...
+        const n = this.unscoped(depth + 1);
+        if (n === undefined) return undefined;
+        r = simple(n.s, 'name', n.last, n.args !== null);
+        break;
+      }
+    }
+    if (r.s.length > MAX_OUTPUT) return undefined;
+    this.subs.push(r);
+    return r;
+  }
+}
+
+/** Printer state for printArgs: the text, and the last character emitted (Printer.last). */
+interface SimpleOut {
+  out: string;
+  last: string;
+}
+
+/** Printer.emit: `last` is `s`'s last character (passed: reading it could flatten `s`). */
+function emitSimple(o: SimpleOut, s: string, last: string): void {
+  if (s === '') return;
+  o.out += s;
+  o.last = last;
+}
+
+/** Printer.printList over template arguments, packs printing their elements in place. */
+function printArgs(o: SimpleOut, items: readonly SimpleType[]): void {
+  let commaAt = -1;
+  let lastNonEmpty = -1;
+  for (let i = 0; i < items.length; i++) {
+    const before = o.out.length;
+    if (i > 0) emitSimple(o, ', ', ' ');
+    const start = o.out.length;
+    const it = items[i]!;
+    if (it.kind === 'pack') printArgs(o, it.elems!);
+    else emitSimple(o, fullText(it), it.last);
+    if (o.out.length > start) {
+      lastNonEmpty = i;
+      commaAt = -1;
+    } else if (commaAt < 0 && i > 0) commaAt = before;
+  }
+  if (lastNonEmpty < items.length - 1 && items.length > 1) {
+    if (commaAt >= 0) o.out = o.out.slice(0, commaAt);
+    o.last = ' ';
+  }
+}
+
+/** `name<args>`, spaced as the printer does after `<` (operator<) and before `>` (`A<B<int> >`). */
+function withArgs(name: string, nameLast: string, args: readonly SimpleType[]): string {
+  const o: SimpleOut = { out: name, last: nameLast };
+  if (o.last === '<') emitSimple(o, ' ', ' ');
+  emitSimple(o, '<', '<');
+  printArgs(o, args);
+  if (o.last === '>') emitSimple(o, ' ', ' ');
+  emitSimple(o, '>', '>');
+  return o.out;
+}
+
+function isDigitCode(c: number): boolean {
+  return c >= C_0 && c <= C_9;
+}
+
+/** Characters of a clone suffix's name: lower-case letters, digits, `_`. */
+function isCloneChar(c: number): boolean {
+  return (c >= C_a && c <= C_z) || (c >= C_0 && c <= C_9) || c === C_UNDERSCORE;
+}
+
+/**
+ * The fast path alone: the demangled name when `mangled` is in its subset, undefined when the
+ * full demangler must decide. Exported for the tests that hold it to the full demangler.
+ */
+export function demangleItaniumSimple(mangled: string): string | undefined {
+  if (!mangled.startsWith('_Z') || mangled.length > 8192) return undefined;
+  return new SimpleDemangler(mangled).run();
+}
+
+/** The full demangler alone (parse tree and printer), without the fast path. */
+export function demangleItaniumFull(mangled: string): string | null {
   if (!mangled.startsWith('_Z') || mangled.length > 8192) return null;
   try {
     const p = new Parser(mangled);
@@ -1559,4 +2390,9 @@ export function demangleItanium(mangled: string): string | null {
     if (e instanceof Fail || e instanceof RangeError) return null;
     throw e;
   }
+}
+
+/** Demangles an Itanium C++ symbol (`_Z...`, with clone suffixes); null when it cannot. */
+export function demangleItanium(mangled: string): string | null {
+  return demangleItaniumSimple(mangled) ?? demangleItaniumFull(mangled);
 }

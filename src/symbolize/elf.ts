@@ -470,9 +470,31 @@ export class ElfFile {
   /** The function symbol covering `vaddr` (a file-relative virtual address), if any. */
   lookup(vaddr: bigint): ElfSymbolMatch | undefined {
     const ix = this.symbolIndex();
-    if (vaddr < ix.base) return undefined;
+    const j = this.covering(ix, vaddr);
+    if (j < 0) return undefined;
+    const start = ix.base + BigInt(ix.starts[j]!);
+    return { name: symbolName(ix, j), start, end: ix.base + BigInt(ix.ends[j]!), offset: vaddr - start };
+  }
+
+  /**
+   * The index entry (0 .. symbolCount - 1) of the function symbol covering `vaddr`, or -1: what
+   * `lookup` finds, without building the match (three BigInts), for callers that keep something
+   * per symbol (the symbolizer's printed names). Its name: `symbolName`.
+   */
+  symbolAt(vaddr: bigint): number {
+    return this.covering(this.symbolIndex(), vaddr);
+  }
+
+  /** The name of index entry `j` (from `symbolAt`). */
+  symbolName(j: number): string {
+    return symbolName(this.symbolIndex(), j);
+  }
+
+  /** Index of the entry covering `vaddr`, or -1. */
+  private covering(ix: SymbolIndex, vaddr: bigint): number {
+    if (vaddr < ix.base) return -1;
     const rel = vaddr - ix.base;
-    if (rel > 0x1fffffffffffffn) return undefined;
+    if (rel > 0x1fffffffffffffn) return -1;
     const x = Number(rel);
     const { starts, ends, maxEnds } = ix;
     let lo = 0;
@@ -488,17 +510,9 @@ export class ElfFile {
     // The nearest start at or below vaddr usually covers it; otherwise an earlier, larger
     // symbol may still enclose it. maxEnds bounds the walk.
     for (let j = i, steps = 0; j >= 0 && maxEnds[j]! > x && steps < 4096; j--, steps++) {
-      if (ends[j]! > x) {
-        let name = ix.names[j];
-        if (name === undefined) {
-          name = cstr(ix.strtabs[ix.strtabOf[j]!]!, ix.nameOff[j]!);
-          ix.names[j] = name;
-        }
-        const start = ix.base + BigInt(starts[j]!);
-        return { name, start, end: ix.base + BigInt(ends[j]!), offset: vaddr - start };
-      }
+      if (ends[j]! > x) return j;
     }
-    return undefined;
+    return -1;
   }
 
   /** Builds (once) the sorted, de-duplicated address index. Names stay undecoded until looked up. */
@@ -510,114 +524,244 @@ export class ElfFile {
     } catch (e) {
       this.problems.push(`symbols: ${(e as Error).message}`);
     }
+    // This runs once per binary, cold, over ~200k symbols of a large C++ binary: few passes, each
+    // in a small function of its own (V8 optimizes a small function's loop much sooner).
     const total = tables.reduce((n, t) => n + t.count, 0);
-    // Function symbols, columnar: value (as hi/lo words), size, preference rank, section, name.
-    const hiW = new Uint32Array(total);
-    const loW = new Uint32Array(total);
-    const size = new Float64Array(total);
-    const rank = new Uint8Array(total);
-    const shndxOf = new Uint32Array(total);
-    const tabOf = new Uint8Array(total);
-    const nameAt = new Uint32Array(total);
+    const cols: FunctionColumns = {
+      hiW: new Uint32Array(total),
+      loW: new Uint32Array(total),
+      vals: new Float64Array(total),
+      size: new Float64Array(total),
+      rank: new Uint8Array(total),
+      shndxOf: new Uint32Array(total),
+      tabOf: new Uint8Array(total),
+      nameAt: new Uint32Array(total),
+      n: 0,
+      needBase: false,
+      min: Infinity,
+      max: -Infinity,
+    };
     const strtabs: Buffer[] = [];
-    let n = 0;
-    let needBase = false;
     for (const t of tables) {
       const strIdx = strtabs.length;
       if (strIdx > 255) break;
       strtabs.push(t.strtab);
-      // An aligned copy viewed as 32-bit words: far faster than Buffer reads per field.
       if (t.entsize % 4 !== 0) continue;
-      const stride = t.entsize / 4;
-      const w = new Uint32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + t.count * t.entsize));
-      const strtab = t.strtab;
-      const fromSymtab = t.source === 'symtab';
-      for (let i = 0, o = 0; i < t.count; i++, o += stride) {
-        const w1 = w[o + 1]!;
-        const info = w1 & 0xff;
-        const stype = info & 0xf;
-        if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC) continue;
-        const shndx = w1 >>> 16;
-        if (shndx === SHN_UNDEF || (shndx >= SHN_LORESERVE && shndx !== SHN_XINDEX)) continue;
-        const nameOff = w[o]!;
-        if (nameOff >= strtab.length || strtab[nameOff] === 0) continue; // unnamed
-        const bind = info >> 4;
-        loW[n] = w[o + 2]!;
-        hiW[n] = w[o + 3]!;
-        if (hiW[n]! >= 0x200000) needBase = true;
-        const szHi = w[o + 5]!;
-        size[n] = szHi >= 0x200000 ? 2 ** 53 : szHi * 4294967296 + w[o + 4]!;
-        // Preference among aliases at one address: global, then weak, then local; symtab first.
-        rank[n] = (bind === STB_GLOBAL ? 0 : bind === STB_WEAK ? 1 : 2) * 2 + (fromSymtab ? 0 : 1);
-        shndxOf[n] = shndx;
-        tabOf[n] = strIdx;
-        nameAt[n] = nameOff;
-        n++;
-      }
+      // The table viewed as 32-bit words (an aligned copy when it is not aligned): far faster
+      // than Buffer reads per field.
+      const bytes = t.count * t.entsize;
+      const w =
+        t.data.byteOffset % 4 === 0
+          ? new Uint32Array(t.data.buffer, t.data.byteOffset, bytes / 4)
+          : new Uint32Array(t.data.buffer.slice(t.data.byteOffset, t.data.byteOffset + bytes));
+      collectFunctions(cols, w, t.entsize / 4, t.count, t.strtab, t.source === 'symtab', strIdx);
     }
+    const n = cols.n;
+    const vals = cols.vals.subarray(0, n);
     // Addresses as doubles, relative to the lowest one when they do not fit in 53 bits.
     let base = 0n;
-    const vals = new Float64Array(n);
-    if (needBase) {
+    if (cols.needBase) {
+      const { hiW, loW } = cols;
       let min: bigint | null = null;
       for (let i = 0; i < n; i++) {
         const v = (BigInt(hiW[i]!) << 32n) | BigInt(loW[i]!);
         if (min === null || v < min) min = v;
       }
       base = min ?? 0n;
+      cols.min = Infinity;
+      cols.max = -Infinity;
       for (let i = 0; i < n; i++) {
         const rel = ((BigInt(hiW[i]!) << 32n) | BigInt(loW[i]!)) - base;
-        vals[i] = rel > 0x1fffffffffffffn ? 2 ** 53 : Number(rel);
+        const v = rel > 0x1fffffffffffffn ? 2 ** 53 : Number(rel);
+        vals[i] = v;
+        if (v < cols.min) cols.min = v;
+        if (v > cols.max) cols.max = v;
       }
-    } else {
-      for (let i = 0; i < n; i++) vals[i] = hiW[i]! * 4294967296 + loW[i]!;
     }
-    const order = new Uint32Array(n);
-    for (let i = 0; i < n; i++) order[i] = i;
-    order.sort((a, b) => vals[a]! - vals[b]! || rank[a]! - rank[b]!);
-    // One entry per start address: the preferred alias, with the largest recorded size.
-    const u: number[] = [];
-    const uSize: number[] = [];
-    for (let k = 0; k < n; k++) {
-      const i = order[k]!;
-      const last = u.length - 1;
-      if (last >= 0 && vals[u[last]!] === vals[i]) {
-        if (size[i]! > uSize[last]!) uSize[last] = size[i]!;
-        continue;
-      }
-      u.push(i);
-      uSize.push(size[i]!);
-    }
-    const m = u.length;
-    const starts = new Float64Array(m);
+    // One entry per distinct start address: the preferred alias (lowest rank; among equal ranks
+    // the first in table order), with the largest size recorded by any of its aliases.
+    const order = sortByAddressRankIndex(vals, cols.rank, n, cols.min, cols.max);
+    const entries = distinctStarts(order, cols);
+    const m = entries.m;
+    const { starts, firstOf, uSize } = entries;
     const ends = new Float64Array(m);
     const maxEnds = new Float64Array(m);
-    const strtabOf = new Uint8Array(m);
-    const nameOff = new Uint32Array(m);
-    for (let k = 0; k < m; k++) starts[k] = vals[u[k]!]!;
-    for (let k = 0; k < m; k++) {
-      const i = u[k]!;
+    const shndxOf = cols.shndxOf;
+    // Size unknown: covers up to the next symbol, but never past the end of its section.
+    const sectionEnd = (k: number): number => {
       const start = starts[k]!;
-      let end: number;
-      if (uSize[k]! > 0) {
-        end = start + uSize[k]!;
-      } else {
-        // Size unknown: covers up to the next symbol, but never past the end of its section.
-        const sec = this.sections[shndxOf[i]!];
-        const secAddr = sec ? Number(sec.addr - base) : NaN;
-        const secEnd = sec && sec.size > 0 && start >= secAddr ? secAddr + sec.size : start + 1;
-        const next = k + 1 < m ? starts[k + 1]! : Infinity;
-        end = Math.min(next, secEnd);
-        if (!(end > start)) end = start + 1;
-      }
-      ends[k] = end;
-      maxEnds[k] = k > 0 && maxEnds[k - 1]! > end ? maxEnds[k - 1]! : end;
-      strtabOf[k] = tabOf[i]!;
-      nameOff[k] = nameAt[i]!;
-    }
-    this.index = { base, starts, ends, maxEnds, strtabOf, nameOff, names: new Array<string | undefined>(m), strtabs };
+      const sec = this.sections[shndxOf[firstOf[k]!]!];
+      const secAddr = sec ? Number(sec.addr - base) : NaN;
+      return sec && sec.size > 0 && start >= secAddr ? secAddr + sec.size : start + 1;
+    };
+    computeEnds(starts, uSize, sectionEnd, ends, maxEnds);
+    this.index = { base, starts, ends, maxEnds, strtabOf: entries.strtabOf, nameOff: entries.nameOff, names: new Array<string | undefined>(m), strtabs };
     return this.index;
   }
+}
+
+/** Function symbols gathered from the symbol tables, columnar (see collectFunctions). */
+interface FunctionColumns {
+  /** st_value as high and low 32-bit words, and as a double (while no address needs a base). */
+  hiW: Uint32Array;
+  loW: Uint32Array;
+  vals: Float64Array;
+  /** st_size (2^53 when larger). */
+  size: Float64Array;
+  /** Preference among aliases at one address, lowest first. */
+  rank: Uint8Array;
+  shndxOf: Uint32Array;
+  /** Which string table, and the name's offset in it. */
+  tabOf: Uint8Array;
+  nameAt: Uint32Array;
+  /** Entries filled so far. */
+  n: number;
+  /** Some address does not fit in 53 bits: addresses must be taken relative to the lowest. */
+  needBase: boolean;
+  /** Lowest and highest of `vals`. */
+  min: number;
+  max: number;
+}
+
+/** Appends the named, defined function symbols of one table (`w`: its words) to `c`. */
+function collectFunctions(c: FunctionColumns, w: Uint32Array, stride: number, count: number, strtab: Buffer, fromSymtab: boolean, strIdx: number): void {
+  const { hiW, loW, vals, size, rank, shndxOf, tabOf, nameAt } = c;
+  const strLen = strtab.length;
+  let n = c.n;
+  let needBase = c.needBase;
+  let min = c.min;
+  let max = c.max;
+  for (let i = 0, o = 0; i < count; i++, o += stride) {
+    const w1 = w[o + 1]!;
+    const info = w1 & 0xff;
+    const stype = info & 0xf;
+    if (stype !== STT_FUNC && stype !== STT_GNU_IFUNC) continue;
+    const shndx = w1 >>> 16;
+    if (shndx === SHN_UNDEF || (shndx >= SHN_LORESERVE && shndx !== SHN_XINDEX)) continue;
+    const nameOff = w[o]!;
+    if (nameOff >= strLen || strtab[nameOff] === 0) continue; // unnamed
+    const bind = info >> 4;
+    const hi = w[o + 3]!;
+    const lo = w[o + 2]!;
+    loW[n] = lo;
+    hiW[n] = hi;
+    if (hi >= 0x200000) needBase = true;
+    const v = hi * 4294967296 + lo;
+    vals[n] = v;
+    if (v < min) min = v;
+    if (v > max) max = v;
+    const szHi = w[o + 5]!;
+    size[n] = szHi >= 0x200000 ? 2 ** 53 : szHi * 4294967296 + w[o + 4]!;
+    // Preference among aliases at one address: global, then weak, then local; symtab first.
+    rank[n] = (bind === STB_GLOBAL ? 0 : bind === STB_WEAK ? 1 : 2) * 2 + (fromSymtab ? 0 : 1);
+    shndxOf[n] = shndx;
+    tabOf[n] = strIdx;
+    nameAt[n] = nameOff;
+    n++;
+  }
+  c.n = n;
+  c.needBase = needBase;
+  c.min = min;
+  c.max = max;
+}
+
+/**
+ * Walks `order` (sorted by address, then preference) and keeps the first symbol of each address,
+ * with the largest size of its aliases: the index entries, by start address.
+ */
+function distinctStarts(
+  order: Uint32Array,
+  c: FunctionColumns,
+): { m: number; starts: Float64Array; firstOf: Uint32Array; uSize: Float64Array; strtabOf: Uint8Array; nameOff: Uint32Array } {
+  const n = order.length;
+  const { vals, size, tabOf, nameAt } = c;
+  const starts = new Float64Array(n);
+  const firstOf = new Uint32Array(n);
+  const uSize = new Float64Array(n);
+  const strtabOf = new Uint8Array(n);
+  const nameOff = new Uint32Array(n);
+  let m = 0;
+  for (let k = 0; k < n; k++) {
+    const i = order[k]!;
+    const v = vals[i]!;
+    if (m > 0 && starts[m - 1] === v) {
+      if (size[i]! > uSize[m - 1]!) uSize[m - 1] = size[i]!;
+      continue;
+    }
+    starts[m] = v;
+    firstOf[m] = i;
+    uSize[m] = size[i]!;
+    strtabOf[m] = tabOf[i]!;
+    nameOff[m] = nameAt[i]!;
+    m++;
+  }
+  return { m, starts: starts.slice(0, m), firstOf, uSize, strtabOf: strtabOf.slice(0, m), nameOff: nameOff.slice(0, m) };
+}
+
+/** Exclusive ends (from the size, else `sectionEnd` capped by the next start) and their running maximum. */
+function computeEnds(starts: Float64Array, uSize: Float64Array, sectionEnd: (k: number) => number, ends: Float64Array, maxEnds: Float64Array): void {
+  const m = starts.length;
+  for (let k = 0; k < m; k++) {
+    const start = starts[k]!;
+    let end: number;
+    if (uSize[k]! > 0) {
+      end = start + uSize[k]!;
+    } else {
+      const next = k + 1 < m ? starts[k + 1]! : Infinity;
+      end = Math.min(next, sectionEnd(k));
+      if (!(end > start)) end = start + 1;
+    }
+    ends[k] = end;
+    maxEnds[k] = k > 0 && maxEnds[k - 1]! > end ? maxEnds[k - 1]! : end;
+  }
+}
+
+/** Host byte order, for writing 64-bit sort keys as two 32-bit words. */
+const LITTLE_ENDIAN_HOST = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+
+/**
+ * Indices 0..n-1 ordered by (vals[i], rank[i], i); `min`, `max`: the extremes of `vals`. Each
+ * triple is packed into one 64-bit key (address relative to the lowest, then rank, then index)
+ * and the keys sorted by the engine's native BigUint64Array sort: a comparator sort of the
+ * ~200k symbols of a large C++ binary was the largest single cost of its first lookup. Falls
+ * back to that comparator sort when the keys do not fit in 64 bits (address spread beyond
+ * ~2^40, which no single binary has). Exported for its tests.
+ */
+export function sortByAddressRankIndex(vals: Float64Array, rank: Uint8Array, n: number, min: number, max: number): Uint32Array {
+  const order = new Uint32Array(n);
+  if (n === 0) return order;
+  const idxBits = Math.max(1, 32 - Math.clz32(n - 1));
+  const tagBits = idxBits + 3; // rank < 8
+  if (tagBits > 31 || max - min >= 2 ** (64 - tagBits)) {
+    for (let i = 0; i < n; i++) order[i] = i;
+    return order.sort((a, b) => vals[a]! - vals[b]! || rank[a]! - rank[b]! || a - b);
+  }
+  const keys = new BigUint64Array(n);
+  const words = new Uint32Array(keys.buffer);
+  const lo = LITTLE_ENDIAN_HOST ? 0 : 1;
+  const tagScale = 2 ** tagBits;
+  const rankScale = 2 ** idxBits;
+  const loSpan = 2 ** (32 - tagBits);
+  for (let i = 0; i < n; i++) {
+    const rel = vals[i]! - min;
+    const relLo = rel % loSpan;
+    words[2 * i + lo] = relLo * tagScale + rank[i]! * rankScale + i;
+    words[2 * i + 1 - lo] = (rel - relLo) / loSpan;
+  }
+  keys.sort();
+  const mask = rankScale - 1;
+  for (let k = 0; k < n; k++) order[k] = words[2 * k + lo]! & mask;
+  return order;
+}
+
+/** The (decoded once) name of index entry `j`. */
+function symbolName(ix: SymbolIndex, j: number): string {
+  let name = ix.names[j];
+  if (name === undefined) {
+    name = cstr(ix.strtabs[ix.strtabOf[j]!]!, ix.nameOff[j]!);
+    ix.names[j] = name;
+  }
+  return name;
 }
 
 function cstr(buf: Buffer, off: number): string {

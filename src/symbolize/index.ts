@@ -5,6 +5,7 @@
 import { closeSync, openSync, readFileSync, readSync, statSync } from 'node:fs';
 import { basename } from 'node:path';
 import type { Frame } from '../aggregate/model.js';
+import { AddressMap } from './address-map.js';
 import { demangle } from './demangle.js';
 import { ElfError, ElfFile, parseBuildIdNote } from './elf.js';
 import { KernelSymbols } from './kallsyms.js';
@@ -52,15 +53,30 @@ interface Module {
   debug: ElfFile | null;
   buildId?: string;
   loads: LoadSegment[];
-  /** ELF vaddr -> demangled name (null: no symbol covers it). */
-  names: Map<bigint, string | null>;
+  /**
+   * Printed (demangled) names by symbol index entry, of `elf` and of `debug` (allocated on first
+   * use): each symbol is named once however many addresses fall in it.
+   */
+  elfNames: (string | undefined)[] | null;
+  debugNames: (string | undefined)[] | null;
 }
 
 interface ProcState {
   maps: MapEntry[];
   /** Per mapping: the module backing it (null: not readable / not ELF). */
   modules: Map<MapEntry, Module | null>;
-  frames: Map<bigint, Frame>;
+  /**
+   * Lookup address -> its frame. The frame reports the lookup address, or (made for a call site
+   * by userStackFrames, and the same object as in callFrames) the return address one above it:
+   * exactFrame replaces such an entry with a copy when the lookup address itself is asked for.
+   */
+  frames: AddressMap<Frame>;
+  /**
+   * Sampled return address -> its frame for userStackFrames: looked up at `address - 1`,
+   * reporting the address as sampled. Only frames that resolved to something: `[unknown]` ones
+   * are retried after a maps re-read, which this cache must not outlive.
+   */
+  callFrames: AddressMap<Frame>;
   /** Addresses that resolved to nothing; retried after the maps are re-read. */
   unresolved: Set<bigint>;
   perfMap: LivePerfMap;
@@ -71,6 +87,11 @@ interface ProcState {
 }
 
 const UNKNOWN = '[unknown]';
+
+/** Per symbolizeUser / userStackFrames call: whether it already re-read the maps. */
+interface CallState {
+  refreshed: boolean;
+}
 
 /**
  * What is mapped at a code address of a process, for stack unwinding (src/unwind): a binary
@@ -155,24 +176,74 @@ export class Symbolizer {
     const st = this.state(pid);
     if (st.maps.length === 0 && !st.gone) this.refreshMaps(pid, st);
     if (st.neverRead && addresses.length > 0) this.exitedPids.add(pid);
-    let refreshed = false;
+    const call: CallState = { refreshed: false };
     const out: Frame[] = [];
-    for (const addr of addresses) {
-      let f = st.frames.get(addr);
-      if (!f) {
-        let map = findMapping(st.maps, addr);
-        if (!map && !refreshed && !st.gone) {
-          // Maybe mapped since the last read (dlopen, new JIT region).
-          refreshed = true;
-          if (this.refreshMaps(pid, st)) map = findMapping(st.maps, addr);
-        }
-        f = this.resolveUser(pid, st, map, addr);
-        st.frames.set(addr, f);
-        if (f.name === UNKNOWN) st.unresolved.add(addr);
-      }
-      out.push({ ...f });
-    }
+    for (const addr of addresses) out.push({ ...this.exactFrame(pid, st, addr, call) });
     return out;
+  }
+
+  /**
+   * The frames of one sampled user stack (`ips`, leaf first), as resolveStacks needs them:
+   * every address but the leaf (index 0), a zero address and the `exact` indices is a return
+   * address, looked up at `address - 1` (the call instruction) and reported as sampled. Written
+   * root first into `out` from index `start` (the leaf last). Names, side effects and maps
+   * re-reads are those of `symbolizeUser` on the looked-up addresses (looked up leaf first, as
+   * it does); but the Frame objects are cached per sampled address and shared between stacks
+   * and calls (a profile repeats a few thousand frames hundreds of thousands of times; a copy
+   * each was most of the time and memory of symbolizing it). Callers must not mutate them.
+   */
+  userStackFrames(pid: number, ips: readonly bigint[], exact: readonly number[] | undefined, out: Frame[], start: number): void {
+    const st = this.state(pid);
+    if (st.maps.length === 0 && !st.gone) this.refreshMaps(pid, st);
+    if (st.neverRead && ips.length > 0) this.exitedPids.add(pid);
+    const call: CallState = { refreshed: false };
+    const last = start + ips.length - 1;
+    for (let i = 0; i < ips.length; i++) {
+      const ip = ips[i]!;
+      if (i === 0 || ip === 0n || (exact !== undefined && exact.includes(i))) {
+        // Looked up as sampled.
+        out[last - i] = this.exactFrame(pid, st, ip, call);
+        continue;
+      }
+      let f = st.callFrames.get(ip);
+      if (f === undefined) {
+        const at = this.userFrame(pid, st, ip - 1n, call, ip);
+        f = at.address === undefined || at.address === ip ? at : { ...at, address: ip };
+        if (at.name !== UNKNOWN) st.callFrames.set(ip, f);
+      }
+      out[last - i] = f;
+    }
+  }
+
+  /**
+   * The (cached) frame for lookup address `addr`; re-reads the maps at most once per call. A
+   * frame made now reports address `shown` (userStackFrames: the return address whose call site
+   * `addr` is, so that one object serves both caches); one found in the cache may report another
+   * address than `addr`: exactFrame corrects that.
+   */
+  private userFrame(pid: number, st: ProcState, addr: bigint, call: CallState, shown: bigint): Frame {
+    let f = st.frames.get(addr);
+    if (!f) {
+      let map = findMapping(st.maps, addr);
+      if (!map && !call.refreshed && !st.gone) {
+        // Maybe mapped since the last read (dlopen, new JIT region).
+        call.refreshed = true;
+        if (this.refreshMaps(pid, st)) map = findMapping(st.maps, addr);
+      }
+      f = this.resolveUser(pid, st, map, addr, shown);
+      st.frames.set(addr, f);
+      if (f.name === UNKNOWN) st.unresolved.add(addr);
+    }
+    return f;
+  }
+
+  /** The frame for lookup address `addr`, reporting `addr` (the cache then holds that one). */
+  private exactFrame(pid: number, st: ProcState, addr: bigint, call: CallState): Frame {
+    const f = this.userFrame(pid, st, addr, call, addr);
+    if (f.address === addr) return f;
+    const own: Frame = { ...f, address: addr };
+    st.frames.set(addr, own);
+    return own;
   }
 
   /**
@@ -304,7 +375,8 @@ export class Symbolizer {
       st = {
         maps: [],
         modules: new Map(),
-        frames: new Map(),
+        frames: new AddressMap(),
+        callFrames: new AddressMap(),
         unresolved: new Set(),
         perfMap: new LivePerfMap(`${this.perfMapDir}/perf-${pid}.map`),
         gone: false,
@@ -331,56 +403,71 @@ export class Symbolizer {
     return true;
   }
 
-  private resolveUser(pid: number, st: ProcState, map: MapEntry | undefined, addr: bigint): Frame {
+  /** The frame for `addr` (reporting address `shown`). */
+  private resolveUser(pid: number, st: ProcState, map: MapEntry | undefined, addr: bigint, shown: bigint): Frame {
     this.counters.lookups++;
-    const unknown: Frame = { name: UNKNOWN, kind: 'user', address: addr };
-    if (!map) return this.jitFrame(st, addr) ?? unknown;
+    const unknown: Frame = { name: UNKNOWN, kind: 'user', address: shown };
+    if (!map) return this.jitFrame(st, addr, shown) ?? unknown;
     switch (map.kind) {
       case 'vdso': {
         const mod = this.vdsoFor(pid, map);
-        return this.elfFrame(mod, map, addr, '[vdso]') ?? { name: '[vdso]', kind: 'user', address: addr, module: '[vdso]' };
+        return this.elfFrame(mod, map, addr, '[vdso]', shown) ?? { name: '[vdso]', kind: 'user', address: shown, module: '[vdso]' };
       }
       case 'vsyscall':
-        return { name: '[vsyscall]', kind: 'user', address: addr, module: '[vsyscall]' };
+        return { name: '[vsyscall]', kind: 'user', address: shown, module: '[vsyscall]' };
       case 'file':
       case 'memfd': {
         const mod = this.moduleFor(pid, st, map);
-        if (mod) return this.elfFrame(mod, map, addr, map.path)!;
-        return this.jitFrame(st, addr) ?? { name: `${basename(map.path)}+${hex(fileOffsetOf(map, addr))}`, kind: 'user', address: addr, module: map.path };
+        if (mod) return this.elfFrame(mod, map, addr, map.path, shown)!;
+        return this.jitFrame(st, addr, shown) ?? { name: `${basename(map.path)}+${hex(fileOffsetOf(map, addr))}`, kind: 'user', address: shown, module: map.path };
       }
       default:
         // Anonymous, heap, stack: code there is JIT-compiled; only the runtime's perf map names it.
-        return this.jitFrame(st, addr) ?? unknown;
+        return this.jitFrame(st, addr, shown) ?? unknown;
     }
   }
 
-  private jitFrame(st: ProcState, addr: bigint): Frame | null {
+  private jitFrame(st: ProcState, addr: bigint, shown: bigint): Frame | null {
     const e = st.perfMap.lookup(addr);
-    return e ? { name: e.name, kind: 'jit', address: addr } : null;
+    return e ? { name: e.name, kind: 'jit', address: shown } : null;
   }
 
-  /** The frame for `addr` in an ELF-backed mapping: symbol, or `module+0xvaddr`. */
-  private elfFrame(mod: Module | null, map: MapEntry, addr: bigint, modulePath: string): Frame | null {
+  /** The frame for `addr` in an ELF-backed mapping (reporting `shown`): symbol, or `module+0xvaddr`. */
+  private elfFrame(mod: Module | null, map: MapEntry, addr: bigint, modulePath: string, shown: bigint): Frame | null {
     if (!mod) return null;
-    const frame: Frame = { name: '', kind: 'user', address: addr, module: modulePath };
+    const frame: Frame = { name: '', kind: 'user', address: shown, module: modulePath };
     if (mod.buildId) frame.buildId = mod.buildId;
     const vaddr = elfVaddrOf(map, addr, mod.loads);
     if (vaddr === undefined) {
       frame.name = `${basename(modulePath)}+${hex(fileOffsetOf(map, addr))}`;
       return frame;
     }
-    let name = mod.names.get(vaddr);
-    if (name === undefined) {
-      const sym = (mod.debug ? mod.debug.lookup(vaddr) : undefined) ?? mod.elf.lookup(vaddr);
-      name = sym ? this.demangleCached(withoutSymbolVersion(sym.name)) : null;
-      mod.names.set(vaddr, name);
+    // The separate debug file's symbols first, then the binary's own.
+    let name: string | undefined;
+    const dbg = mod.debug;
+    const dj = dbg ? dbg.symbolAt(vaddr) : -1;
+    if (dj >= 0) name = this.symbolDisplayName(dbg!, dj, (mod.debugNames ??= new Array<string | undefined>(dbg!.symbolCount)));
+    else {
+      const j = mod.elf.symbolAt(vaddr);
+      if (j >= 0) name = this.symbolDisplayName(mod.elf, j, (mod.elfNames ??= new Array<string | undefined>(mod.elf.symbolCount)));
     }
     frame.name = name ?? `${basename(modulePath)}+${hex(vaddr)}`;
     return frame;
   }
 
+  /** The printed name of symbol entry `j` of `elf`, memoized in `names`. */
+  private symbolDisplayName(elf: ElfFile, j: number, names: (string | undefined)[]): string {
+    let name = names[j];
+    if (name === undefined) {
+      name = this.demangleCached(withoutSymbolVersion(elf.symbolName(j)));
+      names[j] = name;
+    }
+    return name;
+  }
+
   private demangleCached(raw: string): string {
-    if (!this.doDemangle) return raw;
+    // Only mangled names (`_Z...`, `_R...`) change: the others need no demangling and no entry.
+    if (!this.doDemangle || raw.charCodeAt(0) !== 0x5f || (raw.charCodeAt(1) !== 0x5a && raw.charCodeAt(1) !== 0x52)) return raw;
     let d = this.demangled.get(raw);
     if (d === undefined) {
       d = demangle(raw);
@@ -445,7 +532,7 @@ export class Symbolizer {
           return same;
         }
       }
-      const mod: Module = { elf, debug: null, loads: elf.loadSegments, names: new Map() };
+      const mod: Module = { elf, debug: null, loads: elf.loadSegments, elfNames: null, debugNames: null };
       if (id) {
         mod.buildId = id;
         this.byBuildId.set(id, mod);
@@ -486,7 +573,7 @@ export class Symbolizer {
       const buf = Buffer.alloc(len);
       const n = readSync(fd, buf, 0, len, map.start);
       const elf = ElfFile.fromBuffer(buf.subarray(0, n));
-      const mod: Module = { elf, debug: null, loads: elf.loadSegments, names: new Map() };
+      const mod: Module = { elf, debug: null, loads: elf.loadSegments, elfNames: null, debugNames: null };
       if (elf.buildId) mod.buildId = elf.buildId;
       this.vdso = mod;
       return mod;

@@ -119,6 +119,75 @@ describe('renderFolded', () => {
   });
 });
 
+/**
+ * The folded output as specified, built the plain way: each record's line as a string, merged in
+ * a Map by that string, sorted by it. renderFolded merges and sorts by field ids instead.
+ */
+function referenceFolded(stacks: readonly StackRecord[], divisor = 1): string {
+  const sums = new Map<string, number>();
+  for (const r of stacks) {
+    const key = foldStack(r);
+    sums.set(key, (sums.get(key) ?? 0) + r.value);
+  }
+  const lines: [string, number][] = [];
+  for (const [stack, raw] of sums) {
+    const value = Math.round(raw / divisor);
+    if (value > 0) lines.push([stack, value]);
+  }
+  lines.sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  return lines.map(([stack, value]) => `${stack} ${value}\n`).join('');
+}
+
+describe('renderFolded merging and order', () => {
+  it('equals the plain string-keyed fold on random stacks whose names are prefixes of each other, sanitize alike or need escaping', () => {
+    // Names chosen so that the merge and the order hinge on the cases the field-id comparison
+    // must get right: a name that is a prefix of another (`a` < `a:x` < `a;`... as joined
+    // lines), names that sanitize to the same text (`a;b` and `a:b`), `_[k]` look-alikes,
+    // escapes, empty names, non-ASCII and astral characters.
+    const names = ['a', 'a:x', 'a;x', 'a:', 'ab', 'a b', 'b', 'b_[k]', 'x\ny', '', '[unknown]', 'Grüße', '函数', '🔥', 'a\u202e', 'z'];
+    let seed = 7;
+    const rnd = (n: number): number => {
+      seed = (seed * 1103515245 + 12345) % 2147483648;
+      return seed % n;
+    };
+    const kinds: Frame['kind'][] = ['user', 'user', 'kernel', 'jit', 'marker'];
+    const frames = names.flatMap((n) => kinds.map((kind) => ({ name: n, kind })));
+    const stacks: StackRecord[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const depth = rnd(6);
+      const fs: Frame[] = [];
+      for (let d = 0; d < depth; d++) fs.push(frames[rnd(frames.length)]!);
+      stacks.push({ pid: 1 + rnd(3), tid: 1, comm: ['w', 'w;x', 'w:x', ''][rnd(4)]!, frames: fs, value: 1 + rnd(5) });
+    }
+    assert.equal(renderFolded(profile(stacks)), referenceFolded(stacks));
+    assert.equal(renderFolded(profile(stacks, 'nanoseconds')), referenceFolded(stacks, 1000));
+    assert.deepEqual(
+      foldStacks(stacks).map((e) => `${e.stack} ${e.value}\n`).join(''),
+      referenceFolded(stacks),
+    );
+  });
+
+  it('a line that is a prefix of another sorts first; `;` orders after `:` as a byte', () => {
+    const stacks: StackRecord[] = [
+      { pid: 1, tid: 1, comm: 'c', frames: [u('a'), u('x')], value: 1 },
+      { pid: 1, tid: 1, comm: 'c', frames: [u('a:x')], value: 1 },
+      { pid: 1, tid: 1, comm: 'c', frames: [u('a')], value: 1 },
+      { pid: 1, tid: 1, comm: 'c', frames: [u('a;x')], value: 2 }, // sanitizes to a:x: merged
+    ];
+    assert.equal(renderFolded(profile(stacks)), 'c;a 1\nc;a:x 3\nc;a;x 1\n');
+  });
+
+  it('frames shared between records (as resolveStacks returns them) fold like copies', () => {
+    const shared = [u('main'), u('work'), k('sys')];
+    const stacks: StackRecord[] = [
+      { pid: 1, tid: 1, comm: 'p', frames: [shared[0]!, shared[1]!, shared[2]!], value: 2 },
+      { pid: 1, tid: 2, comm: 'p', frames: [shared[0]!, shared[1]!, shared[2]!], value: 3 },
+      { pid: 1, tid: 1, comm: 'p', frames: [shared[0]!, { ...shared[1]! }, shared[2]!], value: 1 },
+    ];
+    assert.equal(renderFolded(profile(stacks)), 'p;main;work;sys_[k] 6\n');
+  });
+});
+
 describe('parseFolded', () => {
   it('round-trips our output exactly', () => {
     const text = renderFolded(cpu, { delimiter: '-' });

@@ -34,6 +34,15 @@ describe('sanitizeFoldedName', () => {
     assert.equal(sanitizeFoldedName(''), '[unknown]');
     assert.equal(sanitizeFoldedName('with space 12'), 'with space 12');
   });
+
+  it('printable ASCII (the common case, tested first) and everything else give the same answers', () => {
+    assert.equal(sanitizeFoldedName('std::map<int, int>::at(int const&) const;x;y'), 'std::map<int, int>::at(int const&) const:x:y');
+    assert.equal(sanitizeFoldedName(' ~!@#$%^&*()_+`-={}|[]\\:"\'<>?,./'), ' ~!@#$%^&*()_+`-={}|[]\\:"\'<>?,./');
+    assert.equal(sanitizeFoldedName('Grüße;x'), 'Grüße:x');
+    assert.equal(sanitizeFoldedName('a;\x7f;b'), 'a:\\x7f:b');
+    assert.equal(sanitizeTerminal('tab\there;'), 'tab\\x09here;');
+    assert.equal(sanitizeTerminal('plain ascii;'), 'plain ascii;');
+  });
 });
 
 describe('truncateEnd', () => {

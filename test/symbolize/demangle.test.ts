@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs';
 import { test } from 'node:test';
 import { skipOutsideCi } from '../helpers.js';
 import { demangle, demangleItanium, demangleRustLegacy, demangleRustV0 } from '../../src/symbolize/demangle.js';
+import { demangleItaniumFull, demangleItaniumSimple } from '../../src/symbolize/demangle-itanium.js';
 import { buildCxx, cxxfilt, hasTool, nmFunctions } from './fixtures.js';
 
 /** Expected outputs, checked against GNU c++filt 2.40 (which prints C++ this way). */
@@ -238,4 +239,76 @@ test('symbol version tags are dropped before demangling', async () => {
   assert.equal(withoutSymbolVersion('memcpy@GLIBC_2.2.5'), 'memcpy');
   assert.equal(withoutSymbolVersion('_ZNSt6thread4joinEv@@GLIBCXX_3.4.11'), '_ZNSt6thread4joinEv');
   assert.equal(withoutSymbolVersion('plain'), 'plain');
+});
+
+// The fast path (demangle-itanium.ts: SimpleDemangler) must print every name it takes exactly
+// as the full demangler does, and leave everything else to it.
+
+/** Names around the fast path's edges: packs, expansions, references through T_, function types, clones. */
+const FAST_PATH_EDGES = [
+  '_Z3fooIJEEvv', '_Z3fooIJiEEvv', '_Z3fooIiJEEvv', '_Z3fooIJEiEvv', '_Z3fooIJEJEEvv', '_Z3fooIiJEcEvv',
+  '_Z1fIJEEvDpT_', '_Z1fIJiEEviDpT_', '_Z1fIJEEvDpT_i', '_Z1fIJicEEvDpRKT_', '_Z1fIJRiOcEEvDpOT_', '_Z1fIJKiEEvDpKT_',
+  '_Z1fIJicEEvDpT_S_', '_Z1fIJicEEvDpT_S0_', '_Z1fIiJcEEvT_DpT0_', '_Z1fIJEEvN1AIJiDpT_EEE', '_Z1fIJiEEvT_',
+  '_Z1fIRiEvOT_', '_Z1fIOiEvRT_', '_Z1fIOiEvOT_', '_Z1fIKiEvKT_', '_Z1fIiEvPKT_', '_Z1fIcEvLT_1E', '_Z1fIN1E1XEEvv',
+  '_Z1fILN1E1XE3EEvv', '_ZltIiEbRK1AIT_ES4_', '_Z3fooIiE', '_ZN1A1BB5cxx11Ev', '_ZTv0_n24_N1A1fEv.cold',
+  '_Z1fPFvvE', '_Z1fRFvvE', '_Z1fOFvvE', '_Z1fPPFvvE', '_Z1fKPFvvE', '_Z1fRKPFvvE', '_Z1fPFPFviEcE', '_Z1fFvvE',
+  '_Z1fPFvvREE', '_Z1fPFvvOE', '_Z1fPFviES0_', '_Z1fPFviES_', '_Z1fIFviEEvPT_', '_Z1fIFviEEvKT_', '_Z1fPFvDpiE',
+  '_Z1fIJFviEEEvDpPT_', '_Z1fPFvivE', '_Z1fPFvvvE', '_ZL3fooi', '_ZL3fooi_1', '_ZN1AC2IiEET_', '_ZNKSs4sizeEv',
+  '_ZNSt6vectorIiSaIiEE9push_backEOi', '_Z1fIiEvT_v', '_Z1fIiE', '_ZN1AIiE1fE', '_ZNK1A1fE', '_Z1fKDs', '_Z1fKDn',
+];
+
+/** Seeded mutations of `names`: characters and mangling fragments inserted, dropped, replaced. */
+function mutations(names: readonly string[], count: number, seed: number): string[] {
+  let s = seed;
+  const rnd = (): number => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+  const pieces = ['S_', 'S0_', 'S1_', 'T_', 'T0_', 'RT_', 'OT_', 'KT_', 'IiE', 'IJEE', 'IJicEE', 'DpT_', 'DpRKT_', 'PFviE', 'FvvE', 'Li5E', 'St', 'Sa', 'Ss', 'B5cxx11', 'C1', 'D0', 'E', 'I', 'v', 'N1AE', '.cold'];
+  const chars = 'NEIKVrROPSTLDCBMJFXZ_0123456789abcdijlmstvxyz';
+  const out: string[] = [];
+  for (let k = 0; k < count; k++) {
+    let n = names[Math.floor(rnd() * names.length)]!;
+    for (let m = 0; m < 1 + Math.floor(rnd() * 3); m++) {
+      const at = 2 + Math.floor(rnd() * Math.max(1, n.length - 2));
+      const ins = rnd() < 0.5 ? chars[Math.floor(rnd() * chars.length)]! : pieces[Math.floor(rnd() * pieces.length)]!;
+      const r = rnd();
+      n = r < 0.4 ? n.slice(0, at) + ins + n.slice(at) : r < 0.7 ? n.slice(0, at) + n.slice(at + 1) : n.slice(0, at) + ins + n.slice(at + ins.length);
+    }
+    out.push(n);
+  }
+  return out;
+}
+
+test('C++ fast path: every name it takes prints exactly as the full demangler prints it', () => {
+  const base = [...CXX_CASES.map(([m]) => m), ...FAST_PATH_EDGES];
+  let taken = 0;
+  for (const n of [...base, ...mutations(base, 20000, 1)]) {
+    const fast = demangleItaniumSimple(n);
+    if (fast === undefined) continue;
+    taken++;
+    assert.equal(fast, demangleItaniumFull(n), n);
+  }
+  assert.ok(taken > 2000, `fast path taken ${taken} times`);
+});
+
+test('C++ fast path: libstdc++ exported symbols agree with the full demangler (and most take it)', (t) => {
+  const lib = '/usr/lib/x86_64-linux-gnu/libstdc++.so.6';
+  if (!existsSync(lib) || !hasTool('nm')) {
+    skipOutsideCi(t, 'nm or libstdc++ missing');
+    return;
+  }
+  const out = execFileSync('nm', ['-D', '--defined-only', lib], { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
+  const names = [...new Set(out.split('\n').map((l) => l.trim().split(/\s+/)[2]?.replace(/@.*$/, '')).filter((n): n is string => !!n && n.startsWith('_Z')))];
+  let taken = 0;
+  for (const n of names) {
+    const fast = demangleItaniumSimple(n);
+    if (fast === undefined) continue;
+    taken++;
+    assert.equal(fast, demangleItaniumFull(n), n);
+  }
+  t.diagnostic(`libstdc++: fast path took ${taken} of ${names.length} names`);
+  assert.ok(taken > names.length / 2);
 });

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { ElfError, ElfFile, parseBuildIdNote } from '../../src/symbolize/elf.js';
+import { ElfError, ElfFile, parseBuildIdNote, sortByAddressRankIndex } from '../../src/symbolize/elf.js';
 import { buildC, buildIdOf, nmFunctions, readelfLoads, readelfSections, type NmSymbol } from './fixtures.js';
 
 /** nm's function symbols grouped by address: every alias is an acceptable answer there. */
@@ -263,4 +263,153 @@ test('parseBuildIdNote reads GNU notes and rejects garbage', () => {
   bad.writeUInt32LE(0xffffffff, 4);
   assert.equal(parseBuildIdNote(bad), undefined);
   assert.equal(parseBuildIdNote(Buffer.alloc(3)), undefined);
+});
+
+test('sortByAddressRankIndex: the order of a (address, rank, table index) comparator sort, packed keys or not', () => {
+  let seed = 11;
+  const rnd = (): number => {
+    seed = (seed * 1103515245 + 12345) % 2147483648;
+    return seed / 2147483648;
+  };
+  const check = (n: number, spread: number, distinct: number): void => {
+    const vals = new Float64Array(n);
+    const rank = new Uint8Array(n);
+    const base = 0x400000;
+    const points = Array.from({ length: distinct }, () => base + Math.floor(rnd() * spread));
+    for (let i = 0; i < n; i++) {
+      vals[i] = points[Math.floor(rnd() * distinct)]!;
+      rank[i] = Math.floor(rnd() * 6);
+    }
+    let min = Infinity;
+    let max = -Infinity;
+    for (const v of vals) {
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+    }
+    const want = Array.from({ length: n }, (_, i) => i).sort((a, b) => vals[a]! - vals[b]! || rank[a]! - rank[b]! || a - b);
+    assert.deepEqual([...sortByAddressRankIndex(vals, rank, n, min, max)], want, `n=${n} spread=${spread}`);
+  };
+  check(0, 1, 1);
+  check(1, 1, 1);
+  check(5000, 2 ** 24, 1500); // aliases at most addresses: packed 64-bit keys
+  check(5000, 2 ** 40, 5000);
+  check(1 << 17, 2 ** 50, 40000); // spread too wide for packed keys: the comparator sort
+});
+
+/** A minimal ELF64 LE shared object: .text, and .symtab/.dynsym with the given function symbols. */
+function syntheticElf(symtab: SynthSym[], dynsym: SynthSym[]): Buffer {
+  const strtab = (syms: SynthSym[]): { buf: Buffer; offs: number[] } => {
+    const parts: Buffer[] = [Buffer.from([0])];
+    const offs: number[] = [];
+    let off = 1;
+    for (const s of syms) {
+      offs.push(off);
+      const b = Buffer.from(`${s.name}\0`, 'latin1');
+      parts.push(b);
+      off += b.length;
+    }
+    return { buf: Buffer.concat(parts), offs };
+  };
+  const symbols = (syms: SynthSym[], offs: number[]): Buffer => {
+    const b = Buffer.alloc(24 * (syms.length + 1));
+    syms.forEach((s, i) => {
+      const o = 24 * (i + 1);
+      b.writeUInt32LE(offs[i]!, o);
+      b[o + 4] = ({ local: 0, global: 1, weak: 2 }[s.bind] << 4) | 2; // STT_FUNC
+      b.writeUInt16LE(1, o + 6); // .text
+      b.writeBigUInt64LE(s.value, o + 8);
+      b.writeBigUInt64LE(s.size, o + 16);
+    });
+    return b;
+  };
+  const st = strtab(symtab);
+  const ds = strtab(dynsym);
+  const names = ['', '.text', '.symtab', '.strtab', '.dynsym', '.dynstr', '.shstrtab'];
+  const shstr = strtab(names.slice(1).map((name) => ({ name, value: 0n, size: 0n, bind: 'local' as const })));
+  const blobs = [Buffer.alloc(16), symbols(symtab, st.offs), st.buf, symbols(dynsym, ds.offs), ds.buf, shstr.buf];
+  let off = 64;
+  const offsets = blobs.map((b) => {
+    const at = off;
+    off += b.length + ((8 - (b.length % 8)) % 8);
+    return at;
+  });
+  const shoff = off;
+  const out = Buffer.alloc(shoff + 64 * names.length);
+  out.set([0x7f, 0x45, 0x4c, 0x46, 2, 1, 1], 0);
+  out.writeUInt16LE(3, 16); // ET_DYN
+  out.writeUInt16LE(62, 18);
+  out.writeUInt32LE(1, 20);
+  out.writeBigUInt64LE(BigInt(shoff), 40);
+  out.writeUInt16LE(64, 52);
+  out.writeUInt16LE(56, 54);
+  out.writeUInt16LE(64, 58);
+  out.writeUInt16LE(names.length, 60);
+  out.writeUInt16LE(names.length - 1, 62);
+  blobs.forEach((b, i) => out.set(b, offsets[i]!));
+  // name, type, flags, addr, offset, size, link, info, entsize
+  const sh: [number, number, bigint, bigint, number, number, number, number, number][] = [
+    [0, 0, 0n, 0n, 0, 0, 0, 0, 0],
+    [shstr.offs[0]!, 1, 6n, 0x1000n, offsets[0]!, 0x10000, 0, 0, 0],
+    [shstr.offs[1]!, 2, 0n, 0n, offsets[1]!, blobs[1]!.length, 3, 1, 24],
+    [shstr.offs[2]!, 3, 0n, 0n, offsets[2]!, blobs[2]!.length, 0, 0, 0],
+    [shstr.offs[3]!, 11, 2n, 0n, offsets[3]!, blobs[3]!.length, 5, 1, 24],
+    [shstr.offs[4]!, 3, 2n, 0n, offsets[4]!, blobs[4]!.length, 0, 0, 0],
+    [shstr.offs[5]!, 3, 0n, 0n, offsets[5]!, blobs[5]!.length, 0, 0, 0],
+  ];
+  sh.forEach(([name, type, flags, addr, offset, size, link, info, entsize], i) => {
+    const o = shoff + 64 * i;
+    out.writeUInt32LE(name, o);
+    out.writeUInt32LE(type, o + 4);
+    out.writeBigUInt64LE(flags, o + 8);
+    out.writeBigUInt64LE(addr, o + 16);
+    out.writeBigUInt64LE(BigInt(offset), o + 24);
+    out.writeBigUInt64LE(BigInt(size), o + 32);
+    out.writeUInt32LE(link, o + 40);
+    out.writeUInt32LE(info, o + 44);
+    out.writeBigUInt64LE(BigInt(entsize), o + 56);
+  });
+  return out;
+}
+
+interface SynthSym {
+  name: string;
+  value: bigint;
+  size: bigint;
+  bind: 'local' | 'global' | 'weak';
+}
+
+test('aliases at one address: global over weak over local, .symtab over .dynsym, then table order; the largest size of any alias', () => {
+  const sym = (name: string, value: bigint, size: bigint, bind: SynthSym['bind']): SynthSym => ({ name, value, size, bind });
+  const elf = ElfFile.fromBuffer(
+    syntheticElf(
+      [
+        sym('l1', 0x1100n, 0x10n, 'local'),
+        sym('w1', 0x1100n, 0x40n, 'weak'),
+        sym('g2', 0x1100n, 0x20n, 'global'),
+        sym('first', 0x1200n, 0x10n, 'global'),
+        sym('second', 0x1200n, 0x10n, 'global'),
+        sym('weak3', 0x1300n, 0x10n, 'weak'),
+        sym('local4', 0x1400n, 0x8n, 'local'),
+      ],
+      [sym('g1', 0x1100n, 0x20n, 'global'), sym('dynglobal', 0x1300n, 0x30n, 'global'), sym('dynlocal4', 0x1400n, 0x8n, 'local')],
+    ),
+  );
+  try {
+    assert.equal(elf.symbolCount, 4);
+    const at = (a: bigint) => {
+      const m = elf.lookup(a);
+      const j = elf.symbolAt(a);
+      assert.equal(j >= 0 ? elf.symbolName(j) : undefined, m?.name, `symbolAt agrees with lookup at 0x${a.toString(16)}`);
+      return m ? `${m.name} ${m.start.toString(16)}-${m.end.toString(16)}` : 'none';
+    };
+    assert.equal(at(0x1100n), 'g2 1100-1140', 'global in .symtab; the weak alias gives the size');
+    assert.equal(at(0x113fn), 'g2 1100-1140');
+    assert.equal(at(0x1140n), 'none');
+    assert.equal(at(0x1205n), 'first 1200-1210', 'equal ranks: the first in the table');
+    assert.equal(at(0x1300n), 'dynglobal 1300-1330', 'a global in .dynsym beats a weak one in .symtab');
+    assert.equal(at(0x1404n), 'local4 1400-1408', 'equal bindings: .symtab first');
+    assert.equal(at(0x10ffn), 'none');
+  } finally {
+    elf.close();
+  }
 });

@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process';
 import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, realpathSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import type { Frame } from '../../src/aggregate/model.js';
 import { skipOutsideCi } from '../helpers.js';
 import { demangle } from '../../src/symbolize/demangle.js';
 import { Symbolizer } from '../../src/symbolize/index.js';
@@ -437,5 +438,47 @@ test('10,000 distinct addresses in the node binary (this process): all resolved,
     assert.ok(checked > 20, `${checked} nm symbols checked`);
   } finally {
     sym.close();
+  }
+});
+
+test('userStackFrames: what symbolizeUser gives for the call sites, reported as sampled, root first, shared between stacks', async () => {
+  const b = buildC();
+  const prog = await startProgram(b.pie);
+  const sym = new Symbolizer();
+  const ref = new Symbolizer();
+  try {
+    sym.snapshot(prog.pid);
+    ref.snapshot(prog.pid);
+    const at = (n: string, off: bigint): bigint => prog.addrs.get(n)! + off;
+    // Leaf first, as stacks are sampled: the leaf and index 3 (exact) are looked up as given,
+    // the others at address - 1 (a call site: address 1 past a function start is still in it,
+    // the start itself falls in whatever precedes it); 0 stays 0; 0x10 is unmapped.
+    const ips = [at('prog_function_one', 0n), at('prog_function_two', 1n), at('lib_function_beta', 5n), at('main', 0n), 0n, 0x10n, at('main', 3n)];
+    const exact = [3];
+    const lookups = ips.map((ip, i) => (i === 0 || ip === 0n || exact.includes(i) ? ip : ip - 1n));
+    const expected = ref
+      .symbolizeUser(prog.pid, lookups)
+      .map((f, i) => ({ ...f, address: ips[i]! }))
+      .reverse();
+    const out = new Array<Frame>(ips.length + 2);
+    sym.userStackFrames(prog.pid, ips, exact, out, 1);
+    assert.deepEqual(out.slice(1, 1 + ips.length), expected);
+    assert.equal(out[0], undefined, 'nothing written before start');
+    assert.equal(out[ips.length + 1], undefined, 'nothing written after the stack');
+    // A second stack through the same addresses reuses the frame objects.
+    const again = new Array<Frame>(ips.length);
+    sym.userStackFrames(prog.pid, ips, exact, again, 0);
+    again.forEach((f, i) => {
+      if (f.name !== '[unknown]') assert.equal(f, out[i + 1], `frame ${i} shared`);
+    });
+    // symbolizeUser of a call site's own address still reports that address (the cache holds a
+    // frame made for the return address).
+    const callSite = ips[2]! - 1n;
+    assert.deepEqual(sym.symbolizeUser(prog.pid, [callSite]), ref.symbolizeUser(prog.pid, [callSite]));
+    assert.deepEqual(sym.warnings(), ref.warnings());
+  } finally {
+    sym.close();
+    ref.close();
+    await prog.stop();
   }
 });
