@@ -2138,6 +2138,19 @@ class SimpleDemangler {
     return simple(`(${t.s})${neg ? '-' : ''}${v}`, 'other', v !== '' ? lastOfFlat(v) : neg ? '-' : ')');
   }
 
+  /** After a `T`: the `[number] _` of a template parameter, as an argument index (`T_` is 0). */
+  private templateParamIndex(): number | undefined {
+    let idx = 0;
+    if (this.at(this.i) !== C_UNDERSCORE) {
+      const n = this.number();
+      if (n === undefined) return undefined;
+      idx = n + 1;
+    }
+    if (this.at(this.i) !== C_UNDERSCORE) return undefined;
+    this.i++;
+    return idx;
+  }
+
   /**
    * `Dp <type>` after its `Dp`: a pack expansion, in the subset `(P|R|O|K)* T_` where the
    * template parameter is an argument pack of the function: the type once per element (the
@@ -2152,14 +2165,8 @@ class SimpleDemangler {
     for (let c = this.at(j); c === 80 || c === 82 || c === 79 || c === 75; c = this.at(++j));
     if (this.at(j) !== 84 /* T */) return undefined;
     this.i = j + 1;
-    let idx = 0;
-    if (this.at(this.i) !== C_UNDERSCORE) {
-      const n = this.number();
-      if (n === undefined) return undefined;
-      idx = n + 1;
-    }
-    if (this.at(this.i) !== C_UNDERSCORE) return undefined;
-    this.i++;
+    const idx = this.templateParamIndex();
+    if (idx === undefined) return undefined;
     const pack = this.fnArg(idx);
     if (pack === undefined || pack.kind !== 'pack' || this.at(this.i) === 73 /* I */) return undefined;
     const elems: SimpleType[] = [];
@@ -2286,14 +2293,8 @@ class SimpleDemangler {
       case 84 /* T */: {
         // A template parameter: the function's template argument, as the printer resolves it.
         this.i++;
-        let idx = 0;
-        if (this.at(this.i) !== C_UNDERSCORE) {
-          const n = this.number();
-          if (n === undefined) return undefined;
-          idx = n + 1;
-        }
-        if (this.at(this.i) !== C_UNDERSCORE) return undefined;
-        this.i++;
+        const idx = this.templateParamIndex();
+        if (idx === undefined) return undefined;
         const a = this.fnArg(idx);
         // Packs (which resolve per expansion element) and template template parameters.
         if (a === undefined || a.kind === 'pack' || this.at(this.i) === 73 /* I */) return undefined;
