@@ -5,6 +5,8 @@ import { buildWorkload, cli, fmt, nodeIdleSpec, NODE_IDLE, over, partialFailures
 import type { MetricDef, SectionResult, ToolResult } from './report-model.js';
 
 const OURS = 'ebpf-otel offcpu';
+/** Our frame-pointer mode beside the default (auto: kernel walk by learned rules, copies until then). */
+const OURS_FP = 'ebpf-otel offcpu --unwind fp';
 const LIBBPF = 'libbpf-tools offcputime';
 
 export const OFFCPU_METRICS: MetricDef[] = [
@@ -30,6 +32,12 @@ export async function benchOffcpu(reps: number, collectSec: number): Promise<Sec
       collectSec,
     },
     {
+      label: OURS_FP,
+      argv: [cli, '-v', 'offcpu', '-p', String(w.pid), '--stacks', '--unwind', 'fp'],
+      ready: { line: /offcpu: attached with/ },
+      collectSec,
+    },
+    {
       label: LIBBPF,
       argv: ['/usr/sbin/offcputime', '-p', String(w.pid)],
       // offcputime prints nothing once attached: assume it is by then (startup not measured).
@@ -44,7 +52,7 @@ export async function benchOffcpu(reps: number, collectSec: number): Promise<Sec
   } finally {
     await w.stop();
   }
-  const results: ToolResult[] = [OURS, LIBBPF, NODE_IDLE].map((label) => {
+  const results: ToolResult[] = [OURS, LIBBPF, NODE_IDLE, OURS_FP].map((label) => {
     const runs = byTool.get(label);
     const r: ToolResult = {
       label,

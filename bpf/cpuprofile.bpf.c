@@ -56,8 +56,9 @@ static __always_inline __s32 take_stack(void *ctx, __u64 flags, __u32 lost_slot)
 }
 
 /* One sample. With `copy` (the cpuprofile_sample_copy program, --unwind dwarf|auto), the user
- * stack is copied to user space with the registers instead of walked by frame pointers: the
- * sample is counted there, after unwinding, unless the copy could not be sent. */
+ * stack is walked by the rules user space learned from CFI where it has one for every frame, and
+ * otherwise copied to user space with the registers: the sample is then counted there, after
+ * unwinding, unless the copy could not be sent. */
 static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -86,9 +87,17 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy)
 	if (!collect_user) {
 		key.user_stack_id = -1;
 	} else if (copy && copy_wanted(tgid)) {
-		struct unwind_scratch *s = unwind_capture(tgid, tid);
-		if (!s) {
+		struct pt_regs regs;
+		struct unwind_scratch *s = NULL;
+		if (!unwind_user_regs(&regs)) {
 			key.user_stack_id = -EFAULT; /* no user context: a kernel thread */
+		} else if (unwind_by_rules(&regs, tgid, &key.user_stack_hash)) {
+			/* every frame had a learned rule: counted here, like a frame-pointer stack */
+			key.user_stack_id = CPUPROFILE_STACK_UNWOUND;
+			stat_add(&stats, CPUPROFILE_STAT_UNWOUND, 1);
+		} else if (!(s = unwind_capture(&regs, tgid, tid))) {
+			key.user_stack_id = CPUPROFILE_STACK_DROPPED;
+			stat_add(&stats, CPUPROFILE_STAT_COPY_DROPPED, 1);
 		} else {
 			s->rec.kernel_stack_id = key.kernel_stack_id;
 			__builtin_memcpy(s->rec.comm, key.comm, sizeof(key.comm));

@@ -18,6 +18,8 @@ struct cpuprofile_key {
 	__s32 user_stack_id;
 	__s32 kernel_stack_id;
 	char comm[CPUPROFILE_COMM_LEN];
+	/* user_stack_id CPUPROFILE_STACK_UNWOUND: the user stack's key in `user_stacks` (unwind.h) */
+	__u64 user_stack_hash;
 };
 
 /* Slots of the per-CPU `stats` array. */
@@ -28,10 +30,14 @@ enum cpuprofile_stat {
 	CPUPROFILE_STAT_COUNTS_FULL = 3,  /* sample dropped: the counts map was full */
 	CPUPROFILE_STAT_COPIED = 4,       /* samples sent to user space as stack copies (--unwind) */
 	CPUPROFILE_STAT_COPY_DROPPED = 5, /* stack copy not sent (ring buffer full): counted without user stack */
-	CPUPROFILE_STAT_COUNT = 6,
+	CPUPROFILE_STAT_UNWOUND = 6,      /* samples whose user stack the kernel walked by learned rules (--unwind) */
+	CPUPROFILE_STAT_COUNT = 7,
 };
 
 /* user_stack_id of a sample whose stack copy could not be sent (user space shows it as missed). */
 #define CPUPROFILE_STACK_DROPPED (-2)
+/* user_stack_id of a sample whose user stack the kernel walked by learned rules: the stack is in
+ * `user_stacks` under user_stack_hash. */
+#define CPUPROFILE_STACK_UNWOUND (-4)
 
 #endif

@@ -156,11 +156,20 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 	} else if (kthread) {
 		s.key.user_stack_id = -EFAULT; /* a kernel thread has no user stack */
 	} else if (copy_user_stacks && copy_wanted(tgid)) {
-		/* The stack goes to user space now, under the switch-out time; the block's length
-		 * follows at switch-in as a delta record with the same (thread, time). */
-		struct unwind_scratch *c = unwind_capture(tgid, tid);
-		if (!c) {
+		/* Walked here by learned rules where every frame has one; otherwise the stack goes
+		 * to user space now, under the switch-out time, and the block's length follows at
+		 * switch-in as a delta record with the same (thread, time). */
+		struct pt_regs regs;
+		struct unwind_scratch *c = NULL;
+		if (!unwind_user_regs(&regs)) {
 			s.key.user_stack_id = -EFAULT;
+		} else if (unwind_by_rules(&regs, tgid, &s.key.user_stack_hash)) {
+			/* every frame had a learned rule: counted in the kernel at switch-in */
+			s.key.user_stack_id = OFFCPU_STACK_UNWOUND;
+			stat_add(&stats, OFFCPU_STAT_UNWOUND, 1);
+		} else if (!(c = unwind_capture(&regs, tgid, tid))) {
+			stat_add(&stats, OFFCPU_STAT_COPY_DROPPED, 1);
+			s.key.user_stack_id = OFFCPU_STACK_DROPPED;
 		} else {
 			c->rec.kernel_stack_id = s.key.kernel_stack_id;
 			c->rec.seq = s.start_ns;

@@ -18,6 +18,8 @@ struct offcpu_key {
 	__s32 user_stack_id;
 	__s32 kernel_stack_id;
 	char comm[OFFCPU_COMM_LEN]; /* thread name when it was switched out */
+	/* user_stack_id OFFCPU_STACK_UNWOUND: the user stack's key in `user_stacks` (unwind.h) */
+	__u64 user_stack_hash;
 };
 
 /* Value of the `counts` map. */
@@ -38,6 +40,9 @@ struct offcpu_start {
  * record) could not be sent, so the block is counted here without a user stack. */
 #define OFFCPU_STACK_COPIED (-3)
 #define OFFCPU_STACK_DROPPED (-2)
+/* user_stack_id of a block whose user stack the kernel walked by learned rules at switch-out: it
+ * is in `user_stacks` under user_stack_hash, and the block is counted here. */
+#define OFFCPU_STACK_UNWOUND (-4)
 
 /* Slots of the per-CPU `stats` array. */
 enum offcpu_stat {
@@ -48,7 +53,8 @@ enum offcpu_stat {
 	OFFCPU_STAT_COUNTS_FULL = 4,  /* block dropped: the counts map was full */
 	OFFCPU_STAT_OUT_OF_RANGE = 5, /* block shorter than -m or longer than -M */
 	OFFCPU_STAT_COPY_DROPPED = 6, /* stack copy or delta record not sent (ring buffer full) */
-	OFFCPU_STAT_COUNT = 7,
+	OFFCPU_STAT_UNWOUND = 7,      /* switch-outs whose user stack the kernel walked by learned rules */
+	OFFCPU_STAT_COUNT = 8,
 };
 
 #endif

@@ -31,10 +31,23 @@ constexpr size_t kMaxLog = 1 << 20;
 
 int LogToBuffer(enum libbpf_print_level level, const char* fmt, va_list args) {
   if (level > g_log_level) return 0;
-  char buf[1024];
-  int n = vsnprintf(buf, sizeof(buf), fmt, args);
-  if (n <= 0) return n;
-  if (g_log.size() < kMaxLog) g_log.append(buf, std::min<size_t>(n, sizeof(buf) - 1));
+  if (g_log.size() >= kMaxLog) return 0;
+  // A failed load's verifier log comes as one message of many KiB: size the buffer to it, or
+  // only its first lines would be kept and the reason (at its end) lost.
+  va_list again;
+  va_copy(again, args);
+  char small[1024];
+  int n = vsnprintf(small, sizeof(small), fmt, args);
+  if (n > 0 && static_cast<size_t>(n) < sizeof(small)) {
+    g_log.append(small, n);
+  } else if (n > 0) {
+    std::string big(static_cast<size_t>(n) + 1, '\0');
+    vsnprintf(big.data(), big.size(), fmt, again);
+    big.resize(static_cast<size_t>(n));
+    if (big.size() > kMaxLog) big.erase(0, big.size() - kMaxLog); // keep the end: the reason
+    g_log.append(big);
+  }
+  va_end(again);
   return n;
 }
 

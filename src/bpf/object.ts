@@ -55,6 +55,8 @@ export interface HookChoice {
   name: string;
   /** Programs of the object that this choice loads; every other program is left unloaded. */
   programs: string[];
+  /** Globals this choice sets on top of OpenOptions.globals (a feature the kernel may lack, turned on). */
+  globals?: Record<string, GlobalValue>;
   /** Attaches the loaded programs, returning the link ids; throws on failure. */
   attach(obj: NativeBpfObject): number[];
 }
@@ -111,7 +113,7 @@ export class BpfTool {
         obj = new addon.BpfObject(path);
         openObjects.add(obj);
         for (const prog of obj.programs()) obj.setAutoload(prog.name, choice.programs.includes(prog.name));
-        for (const [name, value] of Object.entries(options.globals ?? {})) obj.setGlobal(name, encodeGlobal(value));
+        for (const [name, value] of Object.entries({ ...options.globals, ...choice.globals })) obj.setGlobal(name, encodeGlobal(value));
         for (const [name, entries] of Object.entries(options.maxEntries ?? {})) obj.setMaxEntries(name, entries);
         try {
           obj.load();

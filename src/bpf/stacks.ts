@@ -1,10 +1,13 @@
 // Stack trace maps (BPF_MAP_TYPE_STACK_TRACE) and the raw stacks tools read from the kernel
 // before symbolization.
 import type { BpfTool } from './object.js';
+import type { LearnedStack } from '../unwind/learned.js';
 
 /** Stack id values the BPF side stores instead of a real id. */
 export const STACK_NOT_COLLECTED = -1; // not asked for (-U / -K)
 export const STACK_NONE = -14; // -EFAULT: no such stack (kernel thread's user stack, user-mode sample's kernel stack)
+/** A user stack the kernel walked by learned rules, kept in `user_stacks` (CPUPROFILE_STACK_UNWOUND, OFFCPU_STACK_UNWOUND). */
+export const STACK_UNWOUND = -4;
 
 /** One distinct (thread, user stack, kernel stack) with its weight, addresses leaf first. */
 export interface RawStack {
@@ -74,6 +77,8 @@ export interface StackKey {
   userStackId: number;
   kernelStackId: number;
   comm: string;
+  /** The user stack's key in `user_stacks` when the kernel walked it by learned rules (src/unwind/learned.ts). */
+  userStackHash: bigint;
 }
 
 /** Where each StackKey field sits in one tool's key struct (the tool's reader checks it against its header). */
@@ -84,6 +89,7 @@ export interface StackKeyLayout {
   kernelStackId: number;
   comm: number;
   commLength: number;
+  userStackHash: number;
 }
 
 export function decodeStackKey(key: Buffer, k: StackKeyLayout): StackKey {
@@ -93,5 +99,18 @@ export function decodeStackKey(key: Buffer, k: StackKeyLayout): StackKey {
     userStackId: key.readInt32LE(k.userStackId),
     kernelStackId: key.readInt32LE(k.kernelStackId),
     comm: decodeCString(key.subarray(k.comm, k.comm + k.commLength)),
+    userStackHash: key.readBigUInt64LE(k.userStackHash),
   };
+}
+
+/** The user part of a RawStack for a counts key: from the stack map, or from the stacks the kernel walked by learned rules. */
+export function userStackOf(
+  k: StackKey,
+  traces: StackTraceReader,
+  learned: ((hash: bigint) => LearnedStack | undefined) | undefined,
+): Pick<RawStack, 'user' | 'userStop'> {
+  if (k.userStackId !== STACK_UNWOUND) return { user: traces.get(k.userStackId) };
+  const s = learned?.(k.userStackHash);
+  if (!s) return { user: 'lost' };
+  return s.stop ? { user: s.pcs, userStop: s.stop } : { user: s.pcs };
 }

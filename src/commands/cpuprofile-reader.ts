@@ -2,26 +2,30 @@
 // test/commands/cpuprofile-reader.test.ts compiles bpf/cpuprofile.h and checks these offsets.
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
-import { decodeStackKey, StackTraceReader, type RawStack, type StackKey } from '../bpf/stacks.js';
+import type { LearnedStack } from '../unwind/learned.js';
+import { decodeStackKey, StackTraceReader, userStackOf, STACK_UNWOUND, type RawStack, type StackKey } from '../bpf/stacks.js';
 
 export const CPUPROFILE_KEY = {
-  size: 32,
+  size: 40,
   tgid: 0,
   pid: 4,
   userStackId: 8,
   kernelStackId: 12,
   comm: 16,
   commLength: 16,
+  userStackHash: 32,
 } as const;
 
 export const CPUPROFILE_MAX_STACK_DEPTH = 127;
 
 /** Slots of the per-CPU `stats` map (enum cpuprofile_stat). */
-export const CpuprofileStat = { samples: 0, userLost: 1, kernelLost: 2, countsFull: 3, copied: 4, copyDropped: 5 } as const;
-export const CPUPROFILE_STAT_COUNT = 6;
+export const CpuprofileStat = { samples: 0, userLost: 1, kernelLost: 2, countsFull: 3, copied: 4, copyDropped: 5, unwound: 6 } as const;
+export const CPUPROFILE_STAT_COUNT = 7;
 
 /** user_stack_id of a sample whose stack copy could not be sent (CPUPROFILE_STACK_DROPPED). */
 export const CPUPROFILE_STACK_DROPPED = -2;
+/** user_stack_id of a sample whose user stack the kernel walked by learned rules (CPUPROFILE_STACK_UNWOUND). */
+export const CPUPROFILE_STACK_UNWOUND = STACK_UNWOUND;
 
 export type CpuprofileKey = StackKey;
 
@@ -38,6 +42,8 @@ export interface CpuprofileStats {
   copied: number;
   /** Stack copies that did not fit in the ring buffer (counted without their user stack). */
   copyDropped: number;
+  /** --unwind dwarf|auto: samples whose user stack the kernel walked by learned rules. */
+  unwound: number;
 }
 
 export interface CpuprofileData {
@@ -50,6 +56,8 @@ export interface CpuprofileData {
 /** Where the stacks unwound in user space come from (src/unwind/session.ts). */
 export interface CopiedStacks {
   rawStacks(traces: StackTraceReader): RawStack[];
+  /** A user stack the kernel walked by learned rules, by its hash. */
+  learnedStack(hash: bigint): LearnedStack | undefined;
 }
 
 /** Reads everything the cpuprofile program counted, plus the stacks unwound from its copies. */
@@ -62,7 +70,7 @@ export function readCpuprofile(tool: BpfTool, copies?: CopiedStacks): Cpuprofile
       pid: k.tgid,
       tid: k.pid,
       comm: k.comm,
-      user: traces.get(k.userStackId),
+      ...userStackOf(k, traces, copies && ((hash) => copies.learnedStack(hash))),
       kernel: traces.get(k.kernelStackId),
       value: Number(value.readBigUInt64LE(0)),
     });
@@ -79,6 +87,7 @@ export function readCpuprofile(tool: BpfTool, copies?: CopiedStacks): Cpuprofile
       countsFull: s[CpuprofileStat.countsFull] ?? 0,
       copied: s[CpuprofileStat.copied] ?? 0,
       copyDropped: s[CpuprofileStat.copyDropped] ?? 0,
+      unwound: s[CpuprofileStat.unwound] ?? 0,
     },
   };
 }

@@ -55,9 +55,10 @@ export function effectiveUnwind(config: Pick<CpuprofileConfig, 'unwind'> & { ker
  * frame-pointer program.
  */
 export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'period' | 'unwind'> & { kernelOnly?: boolean }): HookChoice[] {
-  const choice = (name: string, program: string): HookChoice => ({
+  const choice = (name: string, program: string, globals?: HookChoice['globals']): HookChoice => ({
     name,
     programs: [program],
+    ...(globals ? { globals } : {}),
     attach: (obj) =>
       obj.attachPerfEvent(program, {
         type: PERF_TYPE_SOFTWARE,
@@ -67,9 +68,12 @@ export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'pe
       }),
   });
   const fp = choice('perf_event cpu-clock', 'cpuprofile_sample');
+  // Best: stacks the kernel has learned rules for are walked there (bpf_loop, 5.17+), the others
+  // copied; then every stack copied (5.15+); auto then falls back to frame pointers.
+  const walk = choice('perf_event cpu-clock, stack copies, kernel walk', 'cpuprofile_sample_copy', { walk_learned_rules: { bool: true } });
   const copy = choice('perf_event cpu-clock, stack copies', 'cpuprofile_sample_copy');
   const mode = effectiveUnwind(config);
-  return mode === 'fp' ? [fp] : mode === 'dwarf' ? [copy] : [copy, fp];
+  return mode === 'fp' ? [fp] : mode === 'dwarf' ? [walk, copy] : [walk, copy, fp];
 }
 
 export interface CpuprofileFlags {
@@ -192,7 +196,9 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
     },
     maxEntries: {
       stacks: config.stackStorageSize,
-      ...(unwind !== 'fp' ? { stack_copies: ringBytes(eventsPerSec) } : {}),
+      ...(unwind !== 'fp'
+        ? { stack_copies: ringBytes(eventsPerSec), user_stacks: config.stackStorageSize }
+        : { user_stacks: 1, unwind_rules: 1 }),
       // only auto mode lists processes that keep frame pointers
       ...(unwind !== 'auto' ? { fp_tgids: 1 } : {}),
     },
@@ -233,7 +239,7 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   copies?.stop();
   const data = readCpuprofile(tool, copies);
   tool.close();
-  if (config.verbose && copies) process.stderr.write(`cpuprofile: ${copies.describe()}\n`);
+  if (config.verbose && copies) process.stderr.write(`cpuprofile: ${copies.describe(data.stats.unwound)}\n`);
   if (config.verbose && data.firstSampleNs) {
     const ms = Number(data.firstSampleNs - processStartMonotonicNs()) / 1e6;
     process.stderr.write(`cpuprofile: first sample ${ms.toFixed(1)} ms after launch\n`);
@@ -248,7 +254,7 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
     stacks: resolveStacks(data.stacks, symbolizer),
     warnings: [
       ...lossWarnings(data.stats, config),
-      ...(copies ? copies.warnings('samples') : []),
+      ...(copies ? copies.warnings('samples', data.stacks) : []),
       ...(unwind !== 'fp' && !copies ? ['stack copies are not supported by this kernel (needs 5.15+): user stacks were walked by frame pointers'] : []),
       ...symbolizer.warnings(),
     ],

@@ -3,33 +3,37 @@
 // these offsets.
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
-import { decodeStackKey, StackTraceReader, type RawStack, type StackKey } from '../bpf/stacks.js';
+import type { LearnedStack } from '../unwind/learned.js';
+import { decodeStackKey, StackTraceReader, userStackOf, STACK_UNWOUND, type RawStack, type StackKey } from '../bpf/stacks.js';
 
 export const OFFCPU_KEY = {
-  size: 32,
+  size: 40,
   tgid: 0,
   pid: 4,
   userStackId: 8,
   kernelStackId: 12,
   comm: 16,
   commLength: 16,
+  userStackHash: 32,
 } as const;
 
 export const OFFCPU_VALUE = { size: 16, totalNs: 0, count: 8 } as const;
 
 /** Value of the `start` map (thread id -> switch-out time and the key it will be counted under). */
-export const OFFCPU_START = { size: 48, startNs: 0, key: 8, copied: 40 } as const;
+export const OFFCPU_START = { size: 56, startNs: 0, key: 8, copied: 48 } as const;
 
 /** user_stack_id values of the copy path (OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED). */
 export const OFFCPU_STACK_COPIED = -3;
 export const OFFCPU_STACK_DROPPED = -2;
+/** user_stack_id of a block whose user stack the kernel walked by learned rules (OFFCPU_STACK_UNWOUND). */
+export const OFFCPU_STACK_UNWOUND = STACK_UNWOUND;
 
 export const OFFCPU_MAX_STACK_DEPTH = 127;
 export const OFFCPU_COMM_LEN = 16;
 
 /** Slots of the per-CPU `stats` map (enum offcpu_stat). */
-export const OffcpuStat = { blocks: 0, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4, outOfRange: 5, copyDropped: 6 } as const;
-export const OFFCPU_STAT_COUNT = 7;
+export const OffcpuStat = { blocks: 0, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4, outOfRange: 5, copyDropped: 6, unwound: 7 } as const;
+export const OFFCPU_STAT_COUNT = 8;
 
 /** The global the BPF side sets at its first switch: kernel frames skipped, plus one. */
 export const OFFCPU_SKIP_SECTION = '.data.offcpu_skip';
@@ -65,6 +69,8 @@ export interface OffcpuStats {
   outOfRange: number;
   /** --unwind dwarf|auto: stack copies or delta records the ring buffer had no room for. */
   copyDropped: number;
+  /** --unwind dwarf|auto: switch-outs whose user stack the kernel walked by learned rules. */
+  unwound: number;
 }
 
 export interface OffcpuData {
@@ -76,6 +82,8 @@ export interface OffcpuData {
 /** Where the stacks unwound in user space come from (src/unwind/session.ts). */
 export interface CopiedStacks {
   rawStacks(traces: StackTraceReader): RawStack[];
+  /** A user stack the kernel walked by learned rules, by its hash. */
+  learnedStack(hash: bigint): LearnedStack | undefined;
 }
 
 /** Reads everything the offcpu program counted, plus the stacks unwound from its copies. */
@@ -90,7 +98,7 @@ export function readOffcpu(tool: BpfTool, copies?: CopiedStacks): OffcpuData {
       pid: k.tgid,
       tid: k.pid,
       comm: k.comm,
-      user: traces.get(k.userStackId),
+      ...userStackOf(k, traces, copies && ((hash) => copies.learnedStack(hash))),
       kernel: traces.get(k.kernelStackId),
       value: v.totalNs,
       count: v.count,
@@ -107,6 +115,7 @@ export function readOffcpu(tool: BpfTool, copies?: CopiedStacks): OffcpuData {
       countsFull: s[OffcpuStat.countsFull] ?? 0,
       outOfRange: s[OffcpuStat.outOfRange] ?? 0,
       copyDropped: s[OffcpuStat.copyDropped] ?? 0,
+      unwound: s[OffcpuStat.unwound] ?? 0,
     },
   };
 }

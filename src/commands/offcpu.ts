@@ -61,13 +61,13 @@ export interface OffcpuConfig {
 }
 
 /**
- * offcpu walks user stacks by frame pointers unless asked otherwise. A stack copy costs a 16 KiB
- * read and a ring-buffer record per switch-out, and switch-outs come at the workload's rate, not
- * at a sampling rate we choose: on a pipe ping-pong that halved the workload's throughput (see
- * bench/results), where libbpf-tools offcputime costs a third of that. `--unwind auto|dwarf`
- * trades that cost for callers through code without frame pointers.
+ * offcpu unwinds user stacks like cpuprofile: auto, frame pointers for processes that keep them
+ * and CFI for the others. Switch-outs come at the workload's rate, not at a rate we choose, so a
+ * stack copy per switch-out would be too dear (it halved a pipe ping-pong's throughput); the copy
+ * only teaches the kernel the rules of a stack's code, and from then on the kernel walks such
+ * stacks itself (src/unwind/learned.ts) at about frame-pointer cost (bench/results).
  */
-export const OFFCPU_DEFAULT_UNWIND: UnwindMode = 'fp';
+export const OFFCPU_DEFAULT_UNWIND: UnwindMode = 'auto';
 
 export const OFFCPU_DEFAULTS = {
   minBlockUs: 1,
@@ -432,17 +432,24 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   const clock = wallClock(native());
   const sched = config.userStacksOnly ? undefined : readSchedulerText();
   const unwind = effectiveOffcpuUnwind(config);
-  const open = (copy: boolean) =>
-    BpfTool.open('offcpu', offcpuHooks(), {
+  // How user stacks are taken, best first: stacks the kernel has learned rules for walked there
+  // (bpf_loop, 5.17+) and the others copied; every stack copied (5.15+); frame pointers (auto).
+  type Walk = 'kernel walk' | 'copy' | 'fp';
+  const open = (how: Walk) => {
+    const copy = how !== 'fp';
+    return BpfTool.open('offcpu', offcpuHooks(), {
       globals: {
         ...offcpuGlobals(config, sched),
         ...(copy ? { copy_user_stacks: { bool: true }, unwind_auto: { bool: unwind === 'auto' } } : {}),
+        ...(how === 'kernel walk' ? { walk_learned_rules: { bool: true } } : {}),
       },
       maxEntries: {
         stacks: config.stackStorageSize,
         start: config.threadStorageSize,
         counts: config.countStorageSize,
-        ...(copy ? { stack_copies: ringBytes(targets.size > 0 ? 1000 : 4000) } : {}),
+        ...(copy
+          ? { stack_copies: ringBytes(targets.size > 0 ? 1000 : 4000), user_stacks: config.stackStorageSize }
+          : { user_stacks: 1, unwind_rules: 1 }),
         ...(copy && unwind === 'auto' ? {} : { fp_tgids: 1 }),
       },
       prepare: (t) => {
@@ -451,25 +458,34 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
       },
       verbose: config.verbose,
     });
-  let tool: BpfTool;
-  let copying = unwind !== 'fp';
-  let copyFailure: string | undefined;
-  try {
-    tool = open(copying);
-  } catch (err) {
-    // auto: a kernel without stack copies (before 5.15) still gets frame-pointer stacks
-    if (!(copying && unwind === 'auto' && err instanceof UserError)) throw err;
-    copyFailure = err.message;
-    copying = false;
-    tool = open(false);
+  };
+  const ways: Walk[] = unwind === 'fp' ? ['fp'] : unwind === 'dwarf' ? ['kernel walk', 'copy'] : ['kernel walk', 'copy', 'fp'];
+  let tool: BpfTool | undefined;
+  let way: Walk = ways[0]!;
+  const refused = new Map<Walk, string>();
+  for (const w of ways) {
+    way = w;
+    try {
+      tool = open(w);
+      break;
+    } catch (err) {
+      // a kernel without bpf_loop still copies; one without stack copies (before 5.15) still
+      // gets frame-pointer stacks in auto mode
+      if (w === ways[ways.length - 1] || !(err instanceof UserError)) throw err;
+      refused.set(w, err.message);
+    }
   }
+  if (!tool) throw new UserError('offcpu: no way to attach on this kernel');
+  const copying = way !== 'fp';
+  const copyFailure = way === 'fp' ? refused.get('copy') : undefined;
   const startTimeNs = clock.now();
   const copies = copying && unwind !== 'fp' ? new CopySession(tool, symbolizer, 'offcpu', unwind) : undefined;
   copies?.start([...targets]);
   if (config.verbose) {
     if (copyFailure) process.stderr.write(`offcpu: stack copies unavailable (${copyFailure}): frame pointers\n`);
+    else if (refused.has('kernel walk')) process.stderr.write(`offcpu: no walk by learned rules (${refused.get('kernel walk')}): every stack copied\n`);
     for (const f of tool.failures) process.stderr.write(`offcpu: ${f.hook} failed: ${f.error}\n`);
-    process.stderr.write(`offcpu: attached with ${tool.hook}${copies ? ', stack copies' : ''}\n`);
+    process.stderr.write(`offcpu: attached with ${tool.hook}${copies ? (way === 'kernel walk' ? ', stack copies, kernel walk' : ', stack copies') : ''}\n`);
   }
 
   const bounds =
@@ -485,7 +501,7 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   const data = readOffcpu(tool, copies);
   const skip = readKernelSkip(tool);
   tool.close();
-  if (config.verbose && copies) process.stderr.write(`offcpu: ${copies.describe()}\n`);
+  if (config.verbose && copies) process.stderr.write(`offcpu: ${copies.describe(data.stats.unwound)}\n`);
   if (config.verbose) {
     const s = data.stats;
     process.stderr.write(
@@ -510,7 +526,7 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
     stacks,
     warnings: [
       ...offcpuLossWarnings(data.stats, config),
-      ...(copies ? copies.warnings('blocks') : []),
+      ...(copies ? copies.warnings('blocks', data.stacks) : []),
       ...(copyFailure ? ['stack copies are not supported by this kernel (needs 5.15+): user stacks were walked by frame pointers'] : []),
       ...symbolizer.warnings(),
     ],

@@ -4,7 +4,7 @@
 import type { BpfTool } from '../bpf/object.js';
 import type { RawStack, StackTraceReader } from '../bpf/stacks.js';
 import { decodeUnwindRecord, splitRecords } from './records.js';
-import { STOP_MARKERS, type StopReason, type UnwoundStack, type Unwinder } from './unwinder.js';
+import { STOP_MARKERS, type UnwoundStack, type Unwinder } from './unwinder.js';
 
 /** One aggregated stack of the copy path. */
 export interface CopiedStack {
@@ -104,23 +104,6 @@ export class StackCopyCollector {
     return [...this.agg.values()];
   }
 
-  /** Weight (samples or blocks) of the stacks that stopped early, by reason. */
-  truncated(): Map<Exclude<StopReason, 'end'>, number> {
-    const out = new Map<Exclude<StopReason, 'end'>, number>();
-    for (const s of this.agg.values()) {
-      if (s.user.stop === 'end') continue;
-      out.set(s.user.stop, (out.get(s.user.stop) ?? 0) + (this.kind === 'cpu' ? s.value : s.count));
-    }
-    return out;
-  }
-
-  /** Total weight (samples or blocks) collected through copies. */
-  total(): number {
-    let n = 0;
-    for (const s of this.agg.values()) n += this.kind === 'cpu' ? s.value : s.count;
-    return n;
-  }
-
   /** The stacks as the symbolization pipeline takes them, kernel stacks read from the tool's map. */
   rawStacks(traces: StackTraceReader): RawStack[] {
     return this.stacks().map((s) => {
@@ -140,53 +123,91 @@ export class StackCopyCollector {
   }
 }
 
-/** One line for stderr about stacks that stopped early, or nothing. */
-export function truncationWarning(c: StackCopyCollector, what: 'samples' | 'blocks'): string[] {
-  const t = c.truncated();
-  if (t.size === 0) return [];
-  const total = c.total();
-  const parts = [...t.entries()].sort((a, b) => b[1] - a[1]).map(([reason, n]) => `${n} ${STOP_MARKERS[reason]}`);
-  const sum = [...t.values()].reduce((a, b) => a + b, 0);
+/**
+ * One line for stderr about user stacks that stopped early, or nothing: those unwound here from
+ * copies and those the kernel walked by learned rules alike (both end in a marker frame).
+ */
+export function truncationWarning(stacks: readonly RawStack[], what: 'samples' | 'blocks'): string[] {
+  const byMarker = new Map<string, number>();
+  let total = 0;
+  for (const s of stacks) {
+    const weight = what === 'samples' ? s.value : (s.count ?? 0);
+    total += weight;
+    if (s.userStop) byMarker.set(s.userStop, (byMarker.get(s.userStop) ?? 0) + weight);
+  }
+  if (byMarker.size === 0) return [];
+  const parts = [...byMarker.entries()].sort((a, b) => b[1] - a[1]).map(([marker, n]) => `${n} ${marker}`);
+  const sum = [...byMarker.values()].reduce((a, b) => a + b, 0);
   const hints: string[] = [];
-  if (t.has('stack copy')) hints.push('deep stacks need more than the copied bytes');
-  if (t.has('no CFI')) hints.push('code without unwind tables');
+  if (byMarker.has(STOP_MARKERS['stack copy'])) hints.push('deep stacks need more than the copied bytes');
+  if (byMarker.has(STOP_MARKERS['no CFI'])) hints.push('code without unwind tables');
   return [
     `${sum} of ${total} ${what} have user stacks that end early (${parts.join(', ')})` + (hints.length ? `: ${hints.join('; ')}` : ''),
   ];
 }
 
-/** Drains the tool's ring buffer into the collector every `intervalMs` until stopped. */
+/**
+ * Drains the tool's ring buffer into the collector until stopped. The first drain comes 5 ms
+ * after attach and the next ones twice as late each time, up to every 50 ms while copies arrive:
+ * the first copies teach the kernel the rules of the hot stacks (learned.ts), and until they are
+ * unwound every switch-out or sample of those stacks is another copy, which a context-switch
+ * storm (60k+ a second) turns into a full ring within 50 ms. While no copies arrive the pump backs
+ * off to every 200 ms: once the kernel walks stacks itself, an idle tick is most of what the
+ * profiler costs. 200 ms stays inside the quarter second of full-size records the ring is sized
+ * for (mode.ts ringBytes).
+ */
 export class RingPump {
+  static readonly FIRST_MS = 5;
+  static readonly FAST_MS = 50;
+  static readonly SLOW_MS = 200;
   private timer: NodeJS.Timeout | undefined;
   private error: unknown;
+  private delayMs: number;
+  private stopped = false;
 
   constructor(
     private readonly tool: BpfTool,
     private readonly map: string,
     private readonly collector: StackCopyCollector,
-    intervalMs = 50,
+    private readonly fastMs = RingPump.FAST_MS,
+    private readonly slowMs = RingPump.SLOW_MS,
   ) {
-    this.timer = setInterval(() => this.drain(), intervalMs);
+    this.delayMs = Math.min(RingPump.FIRST_MS, fastMs);
+    this.schedule();
+  }
+
+  private schedule(): void {
+    this.timer = setTimeout(() => {
+      const got = this.drain();
+      // twice as late each time, up to every FAST ms while copies arrive, every SLOW ms while none do
+      this.delayMs = Math.min(this.delayMs * 2, got > 0 ? this.fastMs : this.slowMs);
+      if (!this.stopped) this.schedule();
+    }, this.delayMs);
     this.timer.unref();
   }
 
-  drain(): void {
-    if (this.error) return;
+  /** Drains what the ring holds now; returns the bytes taken. */
+  drain(): number {
+    if (this.error) return 0;
+    let taken = 0;
     try {
       // A few rounds: records keep arriving while we unwind.
       for (let i = 0; i < 4; i++) {
         const buf = this.tool.ringConsume(this.map);
         if (buf.length === 0) break;
+        taken += buf.length;
         this.collector.ingest(buf);
       }
     } catch (e) {
       this.error = e;
     }
+    return taken;
   }
 
   /** Stops the timer and drains what is left; rethrows a failure met on the way. */
   stop(): void {
-    if (this.timer) clearInterval(this.timer);
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
     this.drain();
     if (this.error) throw this.error;

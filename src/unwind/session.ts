@@ -6,6 +6,7 @@ import type { RawStack, StackTraceReader } from '../bpf/stacks.js';
 import type { Symbolizer } from '../symbolize/index.js';
 import { processKeepsFramePointers } from './census.js';
 import { RingPump, StackCopyCollector, truncationWarning } from './collector.js';
+import { LearnedStackReader, RuleTeacher, type LearnedStack } from './learned.js';
 import { Unwinder } from './unwinder.js';
 
 export { parseUnwindMode, ringBytes, stackCopySupported, UNWIND_MODES, UNWIND_OPTION_HELP, type UnwindMode } from './mode.js';
@@ -14,6 +15,8 @@ export { parseUnwindMode, ringBytes, stackCopySupported, UNWIND_MODES, UNWIND_OP
 export class CopySession {
   readonly collector: StackCopyCollector;
   readonly unwinder: Unwinder;
+  private readonly teacher: RuleTeacher;
+  private learned: LearnedStackReader | undefined;
   private pump: RingPump | undefined;
   private readonly fpProcesses = new Set<number>();
 
@@ -23,7 +26,13 @@ export class CopySession {
     kind: 'cpu' | 'offcpu',
     private readonly mode: 'dwarf' | 'auto',
   ) {
-    this.unwinder = new Unwinder({ codeAt: (pid, addr) => symbolizer.codeAt(pid, addr), mapsKnown: (pid) => symbolizer.mapsKnown(pid) });
+    // Every rule compiled while unwinding a copy is offered to the kernel, which walks the
+    // stacks it has rules for by itself from then on (learned.ts).
+    this.teacher = new RuleTeacher(tool);
+    this.unwinder = new Unwinder(
+      { codeAt: (pid, addr) => symbolizer.codeAt(pid, addr), mapsKnown: (pid) => symbolizer.mapsKnown(pid) },
+      { onRule: (pid, pc, rule) => this.teacher.learn(pid, pc, rule) },
+    );
     this.collector = new StackCopyCollector(kind, this.unwinder, mode === 'auto' ? (pid) => this.classify(pid) : undefined);
   }
 
@@ -56,19 +65,30 @@ export class CopySession {
     return this.collector.rawStacks(traces);
   }
 
-  warnings(what: 'samples' | 'blocks'): string[] {
-    const w = truncationWarning(this.collector, what);
+  /** A user stack the kernel walked by learned rules (read before the tool closes). */
+  learnedStack(hash: bigint): LearnedStack | undefined {
+    this.learned ??= new LearnedStackReader(this.tool);
+    return this.learned.get(hash);
+  }
+
+  /** Warnings about the user stacks of the profile: `stacks` is all of it, copied or walked by the kernel. */
+  warnings(what: 'samples' | 'blocks', stacks: readonly RawStack[]): string[] {
+    const w = truncationWarning(stacks, what);
     if (this.collector.stats.unmatchedDeltas) w.push(`${this.collector.stats.unmatchedDeltas} blocks arrived without their stack copy and were dropped`);
     return w;
   }
 
-  /** One line for --verbose. */
-  describe(): string {
+  /** One line for --verbose; `unwound`: samples or blocks the kernel walked by learned rules. */
+  describe(unwound: number): string {
     const c = this.collector.stats;
     const u = this.unwinder.stats;
+    const t = this.teacher.stats;
+    const failed = this.teacher.firstError;
     return (
       `${c.records} stack copies (${(c.stackBytes / 1024 / 1024).toFixed(1)} MiB), ${u.frames} frames unwound in ${c.unwindMs.toFixed(0)} ms, ` +
-      `${this.collector.size} distinct stacks` +
+      `${this.collector.size} distinct stacks; ${unwound} walked in the kernel by ${t.taught} learned rules (${t.unfit} not learnable` +
+      (t.failed ? `, ${t.failed} not stored: ${failed instanceof Error ? failed.message : String(failed)}` : '') +
+      ')' +
       (this.mode === 'auto' ? `, ${this.fpProcesses.size} process(es) walked by frame pointers` : '')
     );
   }

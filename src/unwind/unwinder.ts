@@ -51,7 +51,7 @@ export interface CodeResolver {
 }
 
 /** A frame's rule, compiled from its CFI row for fast reuse. */
-type Rule =
+export type Rule =
   | {
       t: 'cfi';
       cfa: CfaRule;
@@ -70,6 +70,11 @@ type Rule =
 export interface UnwinderOptions {
   /** At most this many frames (the kernel's fp stacks stop at 127 too). */
   maxFrames?: number;
+  /**
+   * Called once per (pid, looked-up pc) rule compiled: the pc as looked up (the sampled pc, or a
+   * return address minus one). The kernel learns the rules it can follow from here.
+   */
+  onRule?: (pid: number, lookupPc: number, rule: Rule) => void;
 }
 
 export interface UnwinderStats {
@@ -84,6 +89,7 @@ const TWO32 = 4294967296;
 export class Unwinder {
   private readonly rules = new Map<number, Map<number, Rule>>();
   private readonly maxFrames: number;
+  private readonly onRule: UnwinderOptions['onRule'];
   readonly stats: UnwinderStats = { stacks: 0, frames: 0, rules: 0 };
 
   constructor(
@@ -91,6 +97,7 @@ export class Unwinder {
     options: UnwinderOptions = {},
   ) {
     this.maxFrames = options.maxFrames ?? 127;
+    this.onRule = options.onRule;
   }
 
   /** Forgets the rules of a process (its pcs may now map other code). */
@@ -130,6 +137,7 @@ export class Unwinder {
         rule = this.compile(pid, lookupPc);
         cache.set(lookupPc, rule);
         this.stats.rules++;
+        this.onRule?.(pid, lookupPc, rule);
       }
       if (rule.t === 'unmapped') {
         if (pcs.length === 0) {

@@ -7,6 +7,7 @@ import {
   CPUPROFILE_KEY,
   CPUPROFILE_MAX_STACK_DEPTH,
   CPUPROFILE_STACK_DROPPED,
+  CPUPROFILE_STACK_UNWOUND,
   CPUPROFILE_STAT_COUNT,
   CpuprofileStat,
   decodeCpuprofileKey,
@@ -21,6 +22,7 @@ test('cpuprofile key layout matches bpf/cpuprofile.h', () => {
     kernelStackId: 'offsetof(struct cpuprofile_key, kernel_stack_id)',
     comm: 'offsetof(struct cpuprofile_key, comm)',
     commLength: 'sizeof(((struct cpuprofile_key *)0)->comm)',
+    userStackHash: 'offsetof(struct cpuprofile_key, user_stack_hash)',
     depth: 'CPUPROFILE_MAX_STACK_DEPTH',
     samples: 'CPUPROFILE_STAT_SAMPLES',
     userLost: 'CPUPROFILE_STAT_USER_LOST',
@@ -28,14 +30,17 @@ test('cpuprofile key layout matches bpf/cpuprofile.h', () => {
     countsFull: 'CPUPROFILE_STAT_COUNTS_FULL',
     copied: 'CPUPROFILE_STAT_COPIED',
     copyDropped: 'CPUPROFILE_STAT_COPY_DROPPED',
+    unwound: 'CPUPROFILE_STAT_UNWOUND',
     statCount: 'CPUPROFILE_STAT_COUNT',
     dropped: 'CPUPROFILE_STACK_DROPPED',
+    unwoundId: 'CPUPROFILE_STACK_UNWOUND',
   });
-  const { depth, samples, userLost, kernelLost, countsFull, copied, copyDropped, statCount, dropped, ...key } = c;
+  const { depth, samples, userLost, kernelLost, countsFull, copied, copyDropped, unwound, statCount, dropped, unwoundId, ...key } = c;
   assert.deepEqual(key, { ...CPUPROFILE_KEY });
   assert.equal(depth, CPUPROFILE_MAX_STACK_DEPTH);
   assert.equal(dropped, CPUPROFILE_STACK_DROPPED);
-  assert.deepEqual({ samples, userLost, kernelLost, countsFull, copied, copyDropped }, { ...CpuprofileStat });
+  assert.equal(unwoundId, CPUPROFILE_STACK_UNWOUND);
+  assert.deepEqual({ samples, userLost, kernelLost, countsFull, copied, copyDropped, unwound }, { ...CpuprofileStat });
   assert.equal(statCount, CPUPROFILE_STAT_COUNT);
 });
 
@@ -46,5 +51,6 @@ test('decodeCpuprofileKey reads every field, negative stack ids included', () =>
   b.writeInt32LE(-14, CPUPROFILE_KEY.userStackId);
   b.writeInt32LE(77, CPUPROFILE_KEY.kernelStackId);
   b.write('burner', CPUPROFILE_KEY.comm);
-  assert.deepEqual(decodeCpuprofileKey(b), { tgid: 4242, pid: 4243, userStackId: -14, kernelStackId: 77, comm: 'burner' });
+  b.writeBigUInt64LE(0xfedcba9876543210n, CPUPROFILE_KEY.userStackHash);
+  assert.deepEqual(decodeCpuprofileKey(b), { tgid: 4242, pid: 4243, userStackId: -14, kernelStackId: 77, comm: 'burner', userStackHash: 0xfedcba9876543210n });
 });

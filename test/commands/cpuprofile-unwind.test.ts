@@ -32,7 +32,7 @@ async function profileBurner(args: string[]): Promise<{ lines: FoldedLine[]; tru
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
   try {
     await sleep(300);
-    const r = runCli(['cpuprofile', '-p', String(child.pid), '-F', '199', '-f', ...args, '3']);
+    const r = runCli(['-v', 'cpuprofile', '-p', String(child.pid), '-F', '199', '-f', ...args, '3']);
     assert.equal(r.status, 0, r.stderr);
     await exited;
     const truth = Number(out.trim().split(' ')[1]);
@@ -61,6 +61,12 @@ test('cpuprofile (--unwind auto, the default) attributes the libc-heavy function
   // Every user stack of the busy thread reaches _start, none ends in a marker.
   const marked = lines.filter((l) => l.frames.some((f) => f.startsWith('[truncated'))).reduce((s, l) => s + l.count, 0);
   assert.ok(marked / total < 0.02, `truncated stacks: ${marked} of ${total}; ${stderr}`);
+  // Most samples were walked in the kernel by the rules learned from the first copies, so the
+  // attribution checked above is mostly theirs.
+  const walked = /(\d+) walked in the kernel by (\d+) learned rules/.exec(stderr);
+  assert.ok(walked, stderr);
+  t.diagnostic(`walked in the kernel: ${walked[1]} of ${total} samples, ${walked[2]} rules learned`);
+  assert.ok(Number(walked[1]) / total > 0.5, `most samples walked in the kernel: ${walked[0]}`);
 });
 
 test('cpuprofile --unwind dwarf gives the same attribution; --unwind fp shows the loss', async (t) => {

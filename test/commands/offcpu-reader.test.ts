@@ -13,6 +13,7 @@ import {
   OFFCPU_MAX_STACK_DEPTH,
   OFFCPU_STACK_COPIED,
   OFFCPU_STACK_DROPPED,
+  OFFCPU_STACK_UNWOUND,
   OFFCPU_START,
   OFFCPU_STAT_COUNT,
   OFFCPU_VALUE,
@@ -31,19 +32,19 @@ function cLayout(): Record<string, Record<string, number>> {
 #include "offcpu.h"
 #define F(s, f) offsetof(struct s, f)
 int main(void) {
-  printf("{\\"key\\":{\\"size\\":%zu,\\"tgid\\":%zu,\\"pid\\":%zu,\\"userStackId\\":%zu,\\"kernelStackId\\":%zu,\\"comm\\":%zu,\\"commLength\\":%zu},",
+  printf("{\\"key\\":{\\"size\\":%zu,\\"tgid\\":%zu,\\"pid\\":%zu,\\"userStackId\\":%zu,\\"kernelStackId\\":%zu,\\"comm\\":%zu,\\"commLength\\":%zu,\\"userStackHash\\":%zu},",
     sizeof(struct offcpu_key), F(offcpu_key, tgid), F(offcpu_key, pid), F(offcpu_key, user_stack_id),
-    F(offcpu_key, kernel_stack_id), F(offcpu_key, comm), sizeof(((struct offcpu_key *)0)->comm));
+    F(offcpu_key, kernel_stack_id), F(offcpu_key, comm), sizeof(((struct offcpu_key *)0)->comm), F(offcpu_key, user_stack_hash));
   printf("\\"value\\":{\\"size\\":%zu,\\"totalNs\\":%zu,\\"count\\":%zu},",
     sizeof(struct offcpu_value), F(offcpu_value, total_ns), F(offcpu_value, count));
   printf("\\"start\\":{\\"size\\":%zu,\\"startNs\\":%zu,\\"key\\":%zu,\\"copied\\":%zu},",
     sizeof(struct offcpu_start), F(offcpu_start, start_ns), F(offcpu_start, key), F(offcpu_start, copied));
-  printf("\\"ids\\":{\\"copied\\":%d,\\"dropped\\":%d},", OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED);
+  printf("\\"ids\\":{\\"copied\\":%d,\\"dropped\\":%d,\\"unwound\\":%d},", OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED, OFFCPU_STACK_UNWOUND);
   printf("\\"consts\\":{\\"depth\\":%d,\\"commLen\\":%d,\\"statCount\\":%d},",
     OFFCPU_MAX_STACK_DEPTH, OFFCPU_COMM_LEN, OFFCPU_STAT_COUNT);
-  printf("\\"stats\\":{\\"blocks\\":%d,\\"userLost\\":%d,\\"kernelLost\\":%d,\\"startFull\\":%d,\\"countsFull\\":%d,\\"outOfRange\\":%d,\\"copyDropped\\":%d}}",
+  printf("\\"stats\\":{\\"blocks\\":%d,\\"userLost\\":%d,\\"kernelLost\\":%d,\\"startFull\\":%d,\\"countsFull\\":%d,\\"outOfRange\\":%d,\\"copyDropped\\":%d,\\"unwound\\":%d}}",
     OFFCPU_STAT_BLOCKS, OFFCPU_STAT_USER_LOST, OFFCPU_STAT_KERNEL_LOST, OFFCPU_STAT_START_FULL,
-    OFFCPU_STAT_COUNTS_FULL, OFFCPU_STAT_OUT_OF_RANGE, OFFCPU_STAT_COPY_DROPPED);
+    OFFCPU_STAT_COUNTS_FULL, OFFCPU_STAT_OUT_OF_RANGE, OFFCPU_STAT_COPY_DROPPED, OFFCPU_STAT_UNWOUND);
   return 0;
 }
 `,
@@ -58,7 +59,7 @@ test('offcpu key, value, start and stats layouts match bpf/offcpu.h', () => {
   assert.deepEqual(c.key, { ...OFFCPU_KEY });
   assert.deepEqual(c.value, { ...OFFCPU_VALUE });
   assert.deepEqual(c.start, { ...OFFCPU_START });
-  assert.deepEqual(c.ids, { copied: OFFCPU_STACK_COPIED, dropped: OFFCPU_STACK_DROPPED });
+  assert.deepEqual(c.ids, { copied: OFFCPU_STACK_COPIED, dropped: OFFCPU_STACK_DROPPED, unwound: OFFCPU_STACK_UNWOUND });
   assert.deepEqual(c.stats, { ...OffcpuStat });
   assert.deepEqual(c.consts, { depth: OFFCPU_MAX_STACK_DEPTH, commLen: OFFCPU_COMM_LEN, statCount: OFFCPU_STAT_COUNT });
 });
@@ -70,7 +71,15 @@ test('decodeOffcpuKey reads every field, negative stack ids included; a full com
   b.writeInt32LE(-14, OFFCPU_KEY.userStackId);
   b.writeInt32LE(77, OFFCPU_KEY.kernelStackId);
   b.write('offcpu-sleeper', OFFCPU_KEY.comm);
-  assert.deepEqual(decodeOffcpuKey(b), { tgid: 4242, pid: 4243, userStackId: -14, kernelStackId: 77, comm: 'offcpu-sleeper' });
+  b.writeBigUInt64LE(0x0123456789abcdefn, OFFCPU_KEY.userStackHash);
+  assert.deepEqual(decodeOffcpuKey(b), {
+    tgid: 4242,
+    pid: 4243,
+    userStackId: -14,
+    kernelStackId: 77,
+    comm: 'offcpu-sleeper',
+    userStackHash: 0x0123456789abcdefn,
+  });
   b.write('abcdefghijklmnop', OFFCPU_KEY.comm);
   assert.equal(decodeOffcpuKey(b).comm, 'abcdefghijklmnop');
   b.writeInt32LE(-1, OFFCPU_KEY.userStackId);

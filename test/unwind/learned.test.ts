@@ -1,0 +1,205 @@
+// Learned rules (src/unwind/learned.ts): the layouts shared with bpf/unwind.h, the translation of
+// compiled CFI rules into the kernel's form, and, on a real stack without frame pointers, that
+// following the translated rules the way bpf/unwind.bpf.h does reproduces the unwinder's stack.
+// The kernel's own walk is tested for real in test/commands/*-unwind.test.ts.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { buildWorkload, repoRoot } from '../helpers.js';
+import { Symbolizer } from '../../src/symbolize/index.js';
+import { RBP, RIP, RSP, regsFrom, Unwinder, type Rule, type StackSnapshot } from '../../src/unwind/unwinder.js';
+import { decodeLearnedStack, kernelRule, ruleKey } from '../../src/unwind/learned.js';
+import {
+  UNWIND_DELTA_RECORD,
+  UNWIND_KSTACK_MAX,
+  UNWIND_RULE,
+  UNWIND_RULE_CFA_RBP,
+  UNWIND_RULE_KEY,
+  UNWIND_RULE_RBP_SAVED,
+  UNWIND_STACK_RECORD,
+  UNWIND_USER_STACK,
+  UnwindRuleKind,
+  UnwindStop,
+} from '../../src/unwind/layout.js';
+import { u64At } from '../../src/unwind/reader.js';
+
+function cLayout(): Record<string, Record<string, number>> {
+  const dir = mkdtempSync(join(tmpdir(), 'unwind-layout-'));
+  const src = join(dir, 'layout.c');
+  writeFileSync(
+    src,
+    `#include <stdio.h>
+#include <stddef.h>
+#include "unwind.h"
+#define F(s, f) offsetof(struct s, f)
+int main(void) {
+  printf("{\\"stack\\":{\\"size\\":%zu,\\"kind\\":%zu,\\"tgid\\":%zu,\\"pid\\":%zu,\\"kernelStackId\\":%zu,\\"stackLen\\":%zu,\\"flags\\":%zu,\\"seq\\":%zu,\\"comm\\":%zu,\\"commLength\\":%zu,\\"regs\\":%zu},",
+    sizeof(struct unwind_stack_record), F(unwind_stack_record, kind), F(unwind_stack_record, tgid), F(unwind_stack_record, pid),
+    F(unwind_stack_record, kernel_stack_id), F(unwind_stack_record, stack_len), F(unwind_stack_record, flags),
+    F(unwind_stack_record, seq), F(unwind_stack_record, comm), sizeof(((struct unwind_stack_record *)0)->comm),
+    F(unwind_stack_record, regs));
+  printf("\\"delta\\":{\\"size\\":%zu,\\"kind\\":%zu,\\"pid\\":%zu,\\"seq\\":%zu,\\"deltaNs\\":%zu},",
+    sizeof(struct unwind_delta_record), F(unwind_delta_record, kind), F(unwind_delta_record, pid),
+    F(unwind_delta_record, seq), F(unwind_delta_record, delta_ns));
+  printf("\\"ruleKey\\":{\\"size\\":%zu,\\"tgid\\":%zu,\\"pc\\":%zu},",
+    sizeof(struct unwind_rule_key), F(unwind_rule_key, tgid), F(unwind_rule_key, pc));
+  printf("\\"rule\\":{\\"size\\":%zu,\\"kind\\":%zu,\\"flags\\":%zu,\\"cfaOff\\":%zu,\\"rbpOff\\":%zu},",
+    sizeof(struct unwind_rule), F(unwind_rule, kind), F(unwind_rule, flags), F(unwind_rule, cfa_off), F(unwind_rule, rbp_off));
+  printf("\\"userStack\\":{\\"size\\":%zu,\\"len\\":%zu,\\"stop\\":%zu,\\"pcs\\":%zu},",
+    sizeof(struct unwind_user_stack), F(unwind_user_stack, len), F(unwind_user_stack, stop), F(unwind_user_stack, pcs));
+  printf("\\"kinds\\":{\\"cfa\\":%d,\\"fp\\":%d,\\"end\\":%d,\\"nocfi\\":%d},",
+    UNWIND_RULE_CFA, UNWIND_RULE_FP, UNWIND_RULE_END, UNWIND_RULE_NOCFI);
+  printf("\\"stops\\":{\\"end\\":%d,\\"nocfi\\":%d,\\"depth\\":%d},", UNWIND_STOP_END, UNWIND_STOP_NOCFI, UNWIND_STOP_DEPTH);
+  printf("\\"consts\\":{\\"max\\":%d,\\"cfaRbp\\":%d,\\"rbpSaved\\":%d}}", UNWIND_KSTACK_MAX, UNWIND_RULE_CFA_RBP, UNWIND_RULE_RBP_SAVED);
+  return 0;
+}
+`,
+  );
+  const bin = join(dir, 'layout');
+  execFileSync('gcc', ['-Wall', '-Werror', '-I', join(repoRoot, 'bpf'), '-o', bin, src]);
+  return JSON.parse(execFileSync(bin, { encoding: 'utf8' })) as Record<string, Record<string, number>>;
+}
+
+test('record, rule and learned-stack layouts match bpf/unwind.h', () => {
+  const c = cLayout();
+  assert.deepEqual(c.stack, { ...UNWIND_STACK_RECORD });
+  assert.deepEqual(c.delta, { ...UNWIND_DELTA_RECORD });
+  assert.deepEqual(c.ruleKey, { ...UNWIND_RULE_KEY });
+  assert.deepEqual(c.rule, { ...UNWIND_RULE });
+  assert.deepEqual(c.userStack, { ...UNWIND_USER_STACK });
+  assert.deepEqual(c.kinds, { ...UnwindRuleKind });
+  assert.deepEqual(c.stops, { ...UnwindStop });
+  assert.deepEqual(c.consts, { max: UNWIND_KSTACK_MAX, cfaRbp: UNWIND_RULE_CFA_RBP, rbpSaved: UNWIND_RULE_RBP_SAVED });
+});
+
+const cfi = (over: Partial<Extract<Rule, { t: 'cfi' }>> = {}): Rule => ({
+  t: 'cfi',
+  cfa: { kind: 'reg', reg: RSP, offset: 16 },
+  regs: [[RIP, { kind: 'offset', n: -8 }]],
+  ra: { kind: 'offset', n: -8 },
+  signal: false,
+  ...over,
+});
+
+function decoded(b: Buffer | undefined): { kind: number; flags: number; cfaOff: number; rbpOff: number } | undefined {
+  if (!b) return undefined;
+  return { kind: b[UNWIND_RULE.kind]!, flags: b[UNWIND_RULE.flags]!, cfaOff: b.readInt32LE(UNWIND_RULE.cfaOff), rbpOff: b.readInt32LE(UNWIND_RULE.rbpOff) };
+}
+
+test('kernelRule keeps what the kernel can follow exactly and refuses the rest', () => {
+  assert.deepEqual(decoded(kernelRule(cfi())), { kind: UnwindRuleKind.cfa, flags: 0, cfaOff: 16, rbpOff: 0 });
+  assert.deepEqual(
+    decoded(kernelRule(cfi({ cfa: { kind: 'reg', reg: RBP, offset: 16 }, regs: [[RIP, { kind: 'offset', n: -8 }], [RBP, { kind: 'offset', n: -16 }], [3, { kind: 'offset', n: -24 }]] }))),
+    { kind: UnwindRuleKind.cfa, flags: UNWIND_RULE_CFA_RBP | UNWIND_RULE_RBP_SAVED, cfaOff: 16, rbpOff: -16 },
+    'rbp-based CFA, rbp saved; rbx is not tracked and needs nothing',
+  );
+  assert.deepEqual(decoded(kernelRule(cfi({ ra: { kind: 'undefined' } }))), { kind: UnwindRuleKind.end, flags: 0, cfaOff: 0, rbpOff: 0 });
+  assert.deepEqual(decoded(kernelRule({ t: 'fp' })), { kind: UnwindRuleKind.fp, flags: 0, cfaOff: 0, rbpOff: 0 });
+  assert.deepEqual(decoded(kernelRule({ t: 'nocfi' })), { kind: UnwindRuleKind.nocfi, flags: 0, cfaOff: 0, rbpOff: 0 });
+  assert.equal(kernelRule({ t: 'unmapped' }), undefined, 'no code there: the copy path decides');
+  assert.equal(kernelRule(cfi({ signal: true })), undefined, 'signal frames restore every register');
+  assert.equal(kernelRule(cfi({ cfa: { kind: 'expression', expr: Buffer.from([0x77, 0x08]) } })), undefined, 'PLT-style CFA expression');
+  assert.equal(kernelRule(cfi({ cfa: { kind: 'reg', reg: 10, offset: 0 } })), undefined, 'CFA from r10 (stack realignment)');
+  assert.equal(kernelRule(cfi({ ra: { kind: 'offset', n: -16 } })), undefined, 'return address elsewhere than CFA - 8');
+  assert.equal(kernelRule(cfi({ regs: [[RBP, { kind: 'register', reg: 3 }]] })), undefined, 'rbp kept in another register');
+  assert.equal(kernelRule(cfi({ regs: [[RSP, { kind: 'valOffset', n: 0 }]] })), undefined, 'a rule for rsp itself');
+});
+
+test('ruleKey and decodeLearnedStack follow the C layout', () => {
+  const k = ruleKey(4242, 0x7f12_3456_789a);
+  assert.equal(k.length, UNWIND_RULE_KEY.size);
+  assert.equal(k.readUInt32LE(UNWIND_RULE_KEY.tgid), 4242);
+  assert.equal(k.readBigUInt64LE(UNWIND_RULE_KEY.pc), 0x7f123456789an);
+  const v = Buffer.alloc(UNWIND_USER_STACK.size);
+  v.writeUInt32LE(3, UNWIND_USER_STACK.len);
+  v.writeUInt32LE(UnwindStop.nocfi, UNWIND_USER_STACK.stop);
+  [0x401000n, 0x401100n, 0x7f0000001234n, 0xdeadn].forEach((pc, i) => v.writeBigUInt64LE(pc, UNWIND_USER_STACK.pcs + 8 * i));
+  assert.deepEqual(decodeLearnedStack(v), { pcs: [0x401000n, 0x401100n, 0x7f0000001234n], stop: '[truncated: no CFI]' });
+  v.writeUInt32LE(UnwindStop.end, UNWIND_USER_STACK.stop);
+  assert.deepEqual(decodeLearnedStack(v), { pcs: [0x401000n, 0x401100n, 0x7f0000001234n] });
+  v.writeUInt32LE(UnwindStop.depth, UNWIND_USER_STACK.stop);
+  assert.equal(decodeLearnedStack(v)!.stop, '[truncated: depth]');
+  assert.equal(decodeLearnedStack(v.subarray(0, 100)), undefined, 'a short value is not a stack');
+});
+
+/**
+ * The walk of bpf/unwind.bpf.h (unwind_step) over a stack snapshot, from translated rules only:
+ * the pcs, or undefined where the kernel would fall back to a copy.
+ */
+function walkLikeTheKernel(rules: Map<string, Buffer>, pid: number, snap: StackSnapshot): number[] | undefined {
+  let pc = snap.regs[RIP]!;
+  let sp = snap.regs[RSP]!;
+  let bp = snap.regs[RBP]!;
+  const sp0 = sp;
+  const read = (addr: number): number | undefined => {
+    const off = addr - sp0;
+    return off >= 0 && off + 8 <= snap.stack.length ? u64At(snap.stack, off) : undefined;
+  };
+  const pcs: number[] = [];
+  for (let i = 0; i <= UNWIND_KSTACK_MAX; i++) {
+    if (pc === 0) return i === 0 ? undefined : pcs;
+    if (i >= UNWIND_KSTACK_MAX) return pcs;
+    const r = decoded(rules.get(ruleKey(pid, i === 0 ? pc : pc - 1).toString('hex')));
+    if (!r) return undefined;
+    pcs.push(pc);
+    if (r.kind === UnwindRuleKind.end || r.kind === UnwindRuleKind.nocfi) return pcs;
+    if (r.kind === UnwindRuleKind.fp) {
+      const saved = read(bp);
+      const ra = read(bp + 8);
+      if (bp < sp || bp % 8 || saved === undefined || ra === undefined) return pcs;
+      [sp, bp, pc] = [bp + 16, saved, ra];
+      continue;
+    }
+    const cfa = ((r.flags & UNWIND_RULE_CFA_RBP) ? bp : sp) + r.cfaOff;
+    const ra = read(cfa - 8);
+    if (cfa <= sp || ra === undefined) return undefined;
+    if (r.flags & UNWIND_RULE_RBP_SAVED) {
+      const saved = read(cfa + r.rbpOff);
+      if (saved === undefined) return undefined;
+      bp = saved;
+    }
+    [sp, pc] = [cfa, ra];
+  }
+  return pcs;
+}
+
+test('on a real -O2 stack through libc, every frame gets a kernel rule, and following them gives the unwinder\'s stack', async () => {
+  const bin = buildWorkload('unwind-snapshot', ['-O2', '-fomit-frame-pointer']);
+  const file = join(mkdtempSync(join(tmpdir(), 'snap-')), 'snap.bin');
+  const child = spawn(bin, ['direct', file], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const sym = new Symbolizer();
+  try {
+    await new Promise<void>((resolve, reject) => {
+      child.stdout.setEncoding('utf8').on('data', (d: string) => d.includes('ready') && resolve());
+      child.on('exit', (code) => reject(new Error(`snapshot program exited (${code})`)));
+    });
+    const raw = readFileSync(file);
+    const snap: StackSnapshot = { regs: regsFrom(raw, 0), stack: raw.subarray(17 * 8), capped: false };
+    const rules = new Map<string, Buffer>();
+    const unfit: number[] = [];
+    const u = new Unwinder(
+      { codeAt: (pid, a) => sym.codeAt(pid, a) },
+      {
+        onRule: (pid, pc, rule) => {
+          const b = kernelRule(rule);
+          if (b) rules.set(ruleKey(pid, pc).toString('hex'), b);
+          else unfit.push(pc);
+        },
+      },
+    );
+    const r = u.unwind(child.pid!, snap);
+    assert.equal(r.stop, 'end');
+    assert.ok(r.pcs.length >= 6, `a deep enough stack: ${r.pcs.length} frames`);
+    assert.deepEqual(unfit, [], 'main, the -O2 callers and libc\'s start-up frames all have plain CFA rules');
+    assert.deepEqual(walkLikeTheKernel(rules, child.pid!, snap), r.pcs);
+    // Without the leaf's rule the kernel does not guess: it falls back to the copy.
+    rules.delete(ruleKey(child.pid!, r.pcs[0]!).toString('hex'));
+    assert.equal(walkLikeTheKernel(rules, child.pid!, snap), undefined);
+  } finally {
+    child.kill('SIGKILL');
+    sym.close();
+  }
+});
