@@ -158,22 +158,28 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   bool loaded_ = false;
   std::vector<struct bpf_link*> links_;
   // Ring buffer readers by map name, created on first use; records collect in `pending` while
-  // ring_buffer__consume runs.
+  // ring_buffer__consume runs, up to `budget` bytes (0: no limit).
   struct Ring {
     struct ring_buffer* rb = nullptr;
     std::vector<uint8_t> pending;
+    size_t budget = 0;
   };
   std::map<std::string, Ring*> rings_;
 
+  // What OnRecord returns to make libbpf stop after a record once the budget is spent: libbpf
+  // then marks that record consumed and returns this value from ring_buffer__consume.
+  static constexpr int kBudgetSpent = -EFBIG;
+
   static int OnRecord(void* ctx, void* data, size_t size) {
-    auto* out = static_cast<std::vector<uint8_t>*>(ctx);
+    auto* ring = static_cast<Ring*>(ctx);
+    auto* out = &ring->pending;
     uint32_t len = static_cast<uint32_t>(size);
     const uint8_t* p = reinterpret_cast<const uint8_t*>(&len);
     out->insert(out->end(), p, p + 4);
     const uint8_t* d = static_cast<const uint8_t*>(data);
     out->insert(out->end(), d, d + size);
     out->resize((out->size() + 3) & ~static_cast<size_t>(3), 0);
-    return 0;
+    return ring->budget && out->size() >= ring->budget ? kBudgetSpent : 0;
   }
 
   void Destroy() {
@@ -597,9 +603,11 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return Napi::Number::New(env, static_cast<double>(n));
   }
 
-  // ringConsume(name) -> Buffer: every record now in a BPF_MAP_TYPE_RINGBUF map, without
-  // waiting, each as a little-endian u32 length, the record, and padding to 4 bytes. Empty when
-  // there is none. Records are consumed (the kernel can reuse their space).
+  // ringConsume(name[, maxBytes]) -> Buffer: the records now in a BPF_MAP_TYPE_RINGBUF map,
+  // without waiting, each as a little-endian u32 length, the record, and padding to 4 bytes.
+  // Empty when there is none. Records are consumed (the kernel can reuse their space). With
+  // maxBytes, it returns once that much is taken: a producer faster than the reader would
+  // otherwise keep one call consuming for as long as it produces.
   Napi::Value RingConsume(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = ArgString(info, 0, "map name");
@@ -609,7 +617,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     Ring*& ring = rings_[name];
     if (!ring) {
       ring = new Ring();
-      ring->rb = ring_buffer__new(fd, OnRecord, &ring->pending, nullptr);
+      ring->rb = ring_buffer__new(fd, OnRecord, ring, nullptr);
       int err = libbpf_get_error(ring->rb);
       if (!ring->rb || err) {
         ring->rb = nullptr;
@@ -618,9 +626,11 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
         ThrowErrno(env, "map '" + name + "': ring buffer setup failed", err ? err : errno);
       }
     }
+    int64_t budget = info.Length() > 1 && !info[1].IsUndefined() ? ArgInt(info, 1, "byte budget") : 0;
+    ring->budget = budget > 0 ? static_cast<size_t>(budget) : 0;
     ring->pending.clear();
     int n = ring_buffer__consume(ring->rb);
-    if (n < 0) ThrowErrno(env, "map '" + name + "': ring buffer consume failed", n);
+    if (n < 0 && n != kBudgetSpent) ThrowErrno(env, "map '" + name + "': ring buffer consume failed", n);
     Napi::Buffer<uint8_t> out = Napi::Buffer<uint8_t>::Copy(env, ring->pending.data(), ring->pending.size());
     ring->pending.clear();
     if (ring->pending.capacity() > (16u << 20)) ring->pending.shrink_to_fit();

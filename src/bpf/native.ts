@@ -65,10 +65,11 @@ export interface NativeBpfObject {
   mapEntries(map: string): MapEntries;
   mapClear(map: string): number;
   /**
-   * Every record now in a ring buffer map, without waiting: each as a u32 LE length, the record,
-   * padding to 4 bytes. Empty when there is none.
+   * The records now in a ring buffer map, without waiting: each as a u32 LE length, the record,
+   * padding to 4 bytes. Empty when there is none. With `maxBytes`, returns once at least that
+   * much is taken (the rest stays in the ring).
    */
-  ringConsume(map: string): Buffer;
+  ringConsume(map: string, maxBytes?: number): Buffer;
   close(): void;
 }
 

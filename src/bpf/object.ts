@@ -160,9 +160,9 @@ export class BpfTool {
     return this.obj.mapEntries(map);
   }
 
-  /** Every record now in a ring buffer map, each as the BPF side wrote it (see NativeBpfObject.ringConsume). */
-  ringConsume(map: string): Buffer {
-    return this.obj.ringConsume(map);
+  /** The records now in a ring buffer map (up to about `maxBytes`), each as the BPF side wrote it (see NativeBpfObject.ringConsume). */
+  ringConsume(map: string, maxBytes?: number): Buffer {
+    return maxBytes === undefined ? this.obj.ringConsume(map) : this.obj.ringConsume(map, maxBytes);
   }
 
   lookup(map: string, key: Buffer): Buffer | null {

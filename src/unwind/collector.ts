@@ -160,15 +160,18 @@ export class RingPump {
   static readonly FIRST_MS = 5;
   static readonly FAST_MS = 50;
   static readonly SLOW_MS = 200;
+  static readonly ROUND_BYTES = 1 << 20;
   private timer: NodeJS.Timeout | undefined;
   private error: unknown;
   private delayMs: number;
   private stopped = false;
 
+  /** @param afterFirstDrain runs once, after the first drain (work that can wait that long) */
   constructor(
     private readonly tool: BpfTool,
     private readonly map: string,
     private readonly collector: StackCopyCollector,
+    private afterFirstDrain?: () => void,
     private readonly fastMs = RingPump.FAST_MS,
     private readonly slowMs = RingPump.SLOW_MS,
   ) {
@@ -179,6 +182,9 @@ export class RingPump {
   private schedule(): void {
     this.timer = setTimeout(() => {
       const got = this.drain();
+      const after = this.afterFirstDrain;
+      this.afterFirstDrain = undefined;
+      after?.();
       // twice as late each time, up to every FAST ms while copies arrive, every SLOW ms while none do
       this.delayMs = Math.min(this.delayMs * 2, got > 0 ? this.fastMs : this.slowMs);
       if (!this.stopped) this.schedule();
@@ -191,9 +197,10 @@ export class RingPump {
     if (this.error) return 0;
     let taken = 0;
     try {
-      // A few rounds: records keep arriving while we unwind.
+      // A few rounds of at most 1 MiB each: records keep arriving while we unwind, and a bounded
+      // round lets the first copies be unwound (and their rules taught) while a storm goes on.
       for (let i = 0; i < 4; i++) {
-        const buf = this.tool.ringConsume(this.map);
+        const buf = this.tool.ringConsume(this.map, RingPump.ROUND_BYTES);
         if (buf.length === 0) break;
         taken += buf.length;
         this.collector.ingest(buf);
@@ -209,6 +216,7 @@ export class RingPump {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
+    this.afterFirstDrain = undefined; // nothing left to decide for: the programs are detached
     this.drain();
     if (this.error) throw this.error;
   }

@@ -36,10 +36,15 @@ export class CopySession {
     this.collector = new StackCopyCollector(kind, this.unwinder, mode === 'auto' ? (pid) => this.classify(pid) : undefined);
   }
 
-  /** Starts draining the ring; in auto mode, decides now for the processes named on the command line. */
+  /**
+   * Starts draining the ring; in auto mode, decides for the processes named on the command line
+   * right after the first drain: the first copies teach the kernel their rules, and until then a
+   * context-switch storm fills the ring, so they come before the frame-pointer census (~20 ms).
+   */
   start(targets: readonly number[]): void {
-    this.pump = new RingPump(this.tool, 'stack_copies', this.collector);
-    if (this.mode === 'auto') for (const pid of targets) this.classify(pid);
+    this.pump = new RingPump(this.tool, 'stack_copies', this.collector, () => {
+      if (this.mode === 'auto') for (const pid of targets) this.classify(pid);
+    });
   }
 
   /** Stops and drains what is left (call after detaching the programs). */
