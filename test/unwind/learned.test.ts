@@ -8,7 +8,9 @@ import { execFileSync, spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildWorkload, repoRoot } from '../helpers.js';
+import { buildWorkload, repoRoot, requireRoot, sleep } from '../helpers.js';
+import { BpfTool } from '../../src/bpf/object.js';
+import { cpuprofileHooks } from '../../src/commands/cpuprofile.js';
 import { Symbolizer } from '../../src/symbolize/index.js';
 import { RBP, RIP, RSP, regsFrom, Unwinder, type Rule, type StackSnapshot } from '../../src/unwind/unwinder.js';
 import { decodeLearnedStack, kernelRule, ruleKey } from '../../src/unwind/learned.js';
@@ -201,5 +203,41 @@ test('on a real -O2 stack through libc, every frame gets a kernel rule, and foll
   } finally {
     child.kill('SIGKILL');
     sym.close();
+  }
+});
+
+test('a ring drained in bounded rounds gives up at the byte budget and leaves the rest for the next round', async (t) => {
+  if (!requireRoot(t)) return;
+  // Every sample of a busy process copied (the kernel walk off), at 999 Hz for 300 ms.
+  const burner = spawn(buildWorkload('burner'), ['3'], { stdio: 'ignore' });
+  try {
+    const copyOnly = cpuprofileHooks({ frequency: 999, unwind: 'dwarf' }).find((c) => !c.globals);
+    assert.ok(copyOnly, 'the chain has a copy-only choice');
+    const tool = BpfTool.open('cpuprofile', [copyOnly], {
+      globals: { filter_tgid: { bool: true } },
+      maxEntries: { stack_copies: 8 << 20 },
+      prepare: (tl) => tl.fillIdSet('target_tgids', [burner.pid!]),
+    });
+    try {
+      await sleep(300);
+      tool.detach();
+      const budget = 4096;
+      const first = tool.ringConsume('stack_copies', budget);
+      const rest = tool.ringConsume('stack_copies');
+      const records = (b: Buffer): number => {
+        let n = 0;
+        for (let off = 0; off + 4 <= b.length; off += 4 + ((b.readUInt32LE(off) + 3) & ~3)) n++;
+        return n;
+      };
+      t.diagnostic(`first round ${first.length} bytes (${records(first)} records), then ${rest.length} bytes (${records(rest)} records)`);
+      assert.ok(first.length >= budget, `the round takes at least the budget: ${first.length}`);
+      assert.ok(records(first) <= 2, 'and stops at the record that reaches it (copies are KiBs each)');
+      assert.ok(records(rest) > 10, 'the rest stayed in the ring for the next round');
+      assert.equal(tool.ringConsume('stack_copies').length, 0, 'and is consumed once taken');
+    } finally {
+      tool.close();
+    }
+  } finally {
+    burner.kill();
   }
 });
