@@ -157,7 +157,7 @@ export async function benchBiolatency(reps: number, collectSec: number, agreemen
     metrics: HIST_METRICS('writes per second'),
     tools: results,
     extra: [
-      `ebpf-otel biolatency launch to attached with its fallback chain (here: the pre-5.11 tp_btf variant fails to load, then tp_btf): ${fmt(hooks.chain)} ms; ` +
+      `ebpf-otel biolatency launch to attached with its fallback chain (tp_btf, first, counts block_rq_issue's arguments and attaches here): ${fmt(hooks.chain)} ms; ` +
         `with \`--hook tp_btf\` only: ${fmt(hooks.direct)} ms (${reps} runs each, no storm).`,
       `### Histograms of the three tools run at the same time\n\nAll three attached, then exactly ${writes} direct writes, then all stopped together. ` +
         `Buckets compared by power of two (each tool labels its log2 buckets a little differently).\n\n${agree.table}`,

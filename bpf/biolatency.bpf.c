@@ -8,8 +8,9 @@
  * the request pointer; then the classic tracepoints, whose records carry no request pointer, so
  * that path keys requests by (dev, sector) as libbpf-tools does there. Kernels before 5.11 passed
  * (request_queue, request) to the insert/issue tracepoints: the `_q` programs read the second
- * argument, and the kernel refuses them (the verifier for tp_btf, attach for raw_tp) where that
- * argument does not exist, so they are tried first and can never misread a newer kernel. */
+ * argument. Nothing in a program tells the two layouts apart (the verifier accepts the one-argument
+ * programs on an old kernel and would key requests by the queue), so before attaching either
+ * layout user space counts the tracepoint's arguments with the biolatency_nargs_* programs below. */
 #include "common.bpf.h"
 #include "biolatency.h"
 
@@ -175,12 +176,22 @@ static __always_inline __u32 rwbs_flags(const char *rwbs_src)
 	return out;
 }
 
-static __always_inline __u32 rq_dev(struct request *rq)
+/* One local view of the kernel's struct request for both places of the disk (rq->rq_disk before
+ * 5.17, rq->q->disk since): libbpf searches the kernel's whole BTF once per local type it relocates
+ * (~2 ms of start-up CPU each), and a second flavor of the same struct would be a second search.
+ * A member the running kernel lacks fails only its own relocation, in code the verifier drops. */
+struct request___bio {
+	struct request_queue *q;
+	unsigned int cmd_flags;
+	struct gendisk *rq_disk;
+} __attribute__((preserve_access_index));
+
+static __always_inline __u32 rq_dev(struct request *req)
 {
+	struct request___bio *rq = (void *)req;
 	struct gendisk *disk;
-	struct request___old *old = (void *)rq;
-	if (bpf_core_field_exists(old->rq_disk))
-		disk = BPF_CORE_READ(old, rq_disk);
+	if (bpf_core_field_exists(rq->rq_disk))
+		disk = BPF_CORE_READ(rq, rq_disk);
 	else
 		disk = BPF_CORE_READ(rq, q, disk);
 	if (!disk)
@@ -237,51 +248,68 @@ static __always_inline int record_done(struct start_key *skey, __u32 dev, __u32 
 	return 0;
 }
 
-static __always_inline int rq_start(struct request *rq, bool issue)
+/* read_dev / read_flags are compile-time constants of each program below: a program that does not
+ * read the disk or the flags carries none of their CO-RE relocations, and each kind of struct or
+ * enum relocated costs a search of the kernel's BTF at load. User space loads the variant that
+ * reads what the options need (--disk: the issue/insert side reads the disk; -D, -F: the
+ * completion side reads the disk, the flags). */
+static __always_inline int rq_start(struct request *rq, bool issue, bool read_dev)
 {
 	struct start_key key = { .id = (__u64)rq };
-	return record_start(&key, filter_dev ? rq_dev(rq) : 0, issue);
+	return record_start(&key, read_dev && filter_dev ? rq_dev(rq) : 0, issue);
 }
 
-static __always_inline int rq_done(struct request *rq)
+static __always_inline int rq_done(struct request *rq, bool read_dev, bool read_flags)
 {
 	struct start_key key = { .id = (__u64)rq };
-	__u32 dev = per_disk ? rq_dev(rq) : 0;
-	__u32 flags = per_flags ? map_cmd_flags(BPF_CORE_READ(rq, cmd_flags)) : 0;
+	__u32 dev = read_dev && per_disk ? rq_dev(rq) : 0;
+	__u32 flags = 0;
+	if (read_flags && per_flags)
+		flags = map_cmd_flags(BPF_CORE_READ((struct request___bio *)rq, cmd_flags));
 	return record_done(&key, dev, flags);
 }
 
-/* tp_btf: BTF-typed arguments. */
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(biolatency_insert_btf, struct request *rq) { return rq_start(rq, false); }
+/* The tp_btf (BTF-typed arguments) and raw_tp (the same arguments, untyped) programs, named
+ * biolatency_<tracepoint>_<btf|raw>[_q][_dev] for insert and issue (`_q`: the pre-5.11
+ * (request_queue, request) arguments; `_dev`: reads the disk for --disk) and
+ * biolatency_complete_<btf|raw>[_dev][_flags] (reads the disk for -D, the flags for -F). */
+#define START_PROGS(type, tp, sfx, issue)                                                          \
+	SEC(type "/block_rq_" #tp)                                                                  \
+	int BPF_PROG(biolatency_##tp##_##sfx, struct request *rq) { return rq_start(rq, issue, false); } \
+	SEC(type "/block_rq_" #tp)                                                                  \
+	int BPF_PROG(biolatency_##tp##_##sfx##_dev, struct request *rq) { return rq_start(rq, issue, true); } \
+	SEC(type "/block_rq_" #tp)                                                                  \
+	int BPF_PROG(biolatency_##tp##_##sfx##_q, void *q, struct request *rq) { return rq_start(rq, issue, false); } \
+	SEC(type "/block_rq_" #tp)                                                                  \
+	int BPF_PROG(biolatency_##tp##_##sfx##_q_dev, void *q, struct request *rq) { return rq_start(rq, issue, true); }
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biolatency_issue_btf, struct request *rq) { return rq_start(rq, true); }
+#define DONE_PROGS(type, sfx)                                                                      \
+	SEC(type "/block_rq_complete")                                                              \
+	int BPF_PROG(biolatency_complete_##sfx, struct request *rq) { return rq_done(rq, false, false); } \
+	SEC(type "/block_rq_complete")                                                              \
+	int BPF_PROG(biolatency_complete_##sfx##_dev, struct request *rq) { return rq_done(rq, true, false); } \
+	SEC(type "/block_rq_complete")                                                              \
+	int BPF_PROG(biolatency_complete_##sfx##_flags, struct request *rq) { return rq_done(rq, false, true); } \
+	SEC(type "/block_rq_complete")                                                              \
+	int BPF_PROG(biolatency_complete_##sfx##_dev_flags, struct request *rq) { return rq_done(rq, true, true); }
 
-SEC("tp_btf/block_rq_insert")
-int BPF_PROG(biolatency_insert_btf_q, void *q, struct request *rq) { return rq_start(rq, false); }
+START_PROGS("tp_btf", insert, btf, false)
+START_PROGS("tp_btf", issue, btf, true)
+DONE_PROGS("tp_btf", btf)
+START_PROGS("raw_tp", insert, raw, false)
+START_PROGS("raw_tp", issue, raw, true)
+DONE_PROGS("raw_tp", raw)
 
-SEC("tp_btf/block_rq_issue")
-int BPF_PROG(biolatency_issue_btf_q, void *q, struct request *rq) { return rq_start(rq, true); }
-
-SEC("tp_btf/block_rq_complete")
-int BPF_PROG(biolatency_complete_btf, struct request *rq) { return rq_done(rq); }
-
-/* raw_tp: the same arguments, untyped. */
-SEC("raw_tp/block_rq_insert")
-int BPF_PROG(biolatency_insert_raw, struct request *rq) { return rq_start(rq, false); }
+/* Argument counters, never left attached. A raw_tp program that reads past a tracepoint's last
+ * argument is refused at attach with EINVAL (the kernel compares the highest context offset the
+ * verifier saw with the tracepoint's argument count), so attaching the one that reads ctx[N-1]
+ * succeeds exactly when the tracepoint has at least N arguments. No CO-RE, no BTF: attaching them
+ * costs a syscall, where loading a variant to see it fail costs a whole object load. */
+SEC("raw_tp/block_rq_issue")
+int biolatency_nargs_2(__u64 *ctx) { return ctx[1] != 0; }
 
 SEC("raw_tp/block_rq_issue")
-int BPF_PROG(biolatency_issue_raw, struct request *rq) { return rq_start(rq, true); }
-
-SEC("raw_tp/block_rq_insert")
-int BPF_PROG(biolatency_insert_raw_q, void *q, struct request *rq) { return rq_start(rq, false); }
-
-SEC("raw_tp/block_rq_issue")
-int BPF_PROG(biolatency_issue_raw_q, void *q, struct request *rq) { return rq_start(rq, true); }
-
-SEC("raw_tp/block_rq_complete")
-int BPF_PROG(biolatency_complete_raw, struct request *rq) { return rq_done(rq); }
+int biolatency_nargs_3(__u64 *ctx) { return ctx[2] != 0; }
 
 /* Classic tracepoints: the tracefs record. CO-RE relocates the fields against the kernel's
  * trace_event_raw_* types; block_rq_complete's record type was renamed in 5.19 (block_rq_error

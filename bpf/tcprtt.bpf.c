@@ -5,10 +5,11 @@
  * addresses and family.
  *
  * Hooks, best first (user space picks the first that loads and attaches, see
- * src/commands/tcprtt.ts): fentry and kprobe on tcp_rcv_established (what BCC and libbpf-tools
- * use), then the tcp_probe tracepoint, which fires at the top of tcp_rcv_established with the
- * same socket, as tp_btf, raw_tp and classic tracepoint. The classic tracepoint reads its
- * record (addresses, host-order ports, srtt already shifted) instead of the socket. */
+ * src/commands/tcprtt.ts): the tcp_probe tracepoint as tp_btf (it fires at the top of
+ * tcp_rcv_established with the same socket), then fentry and kprobe on tcp_rcv_established
+ * (what BCC and libbpf-tools use), then tcp_probe as raw_tp and classic tracepoint. The classic
+ * tracepoint reads its record (addresses, host-order ports, srtt already shifted) instead of the
+ * socket. */
 #include "common.bpf.h"
 #include "tcprtt.h"
 #include <bpf/bpf_endian.h>
@@ -111,25 +112,45 @@ static __always_inline int record(struct seg *s)
 	return 0;
 }
 
+/* The socket as the struct tcp_sock it is, down through the members that embed its struct sock
+ * (tcp_sock.inet_conn.icsk_inet.sk): every read below is rooted at this one type. libbpf searches
+ * the kernel's whole BTF once per root type it relocates (~3 ms of start-up CPU each), and rooting
+ * the sock_common reads at struct sock would be a second search. */
+struct inet_sock___tcprtt {
+	struct sock sk;
+} __attribute__((preserve_access_index));
+
+struct inet_connection_sock___tcprtt {
+	struct inet_sock___tcprtt icsk_inet;
+} __attribute__((preserve_access_index));
+
+struct tcp_sock___tcprtt {
+	struct inet_connection_sock___tcprtt inet_conn;
+	__u32 srtt_us;
+} __attribute__((preserve_access_index));
+
+#define SKC(tp, field) BPF_CORE_READ(tp, inet_conn.icsk_inet.sk.__sk_common.field)
+
 /* From the socket (fentry, kprobe, tp_btf, raw_tp). */
 static __always_inline int handle_sock(struct sock *sk)
 {
+	struct tcp_sock___tcprtt *tp = (void *)sk;
 	struct seg s = {};
-	__u16 fam = BPF_CORE_READ(sk, __sk_common.skc_family);
+	__u16 fam = SKC(tp, skc_family);
 	if (fam == AF_INET) {
-		v4_mapped(s.laddr, BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr));
-		v4_mapped(s.raddr, BPF_CORE_READ(sk, __sk_common.skc_daddr));
+		v4_mapped(s.laddr, SKC(tp, skc_rcv_saddr));
+		v4_mapped(s.raddr, SKC(tp, skc_daddr));
 		s.v4 = true;
 	} else if (fam == AF_INET6) {
-		BPF_CORE_READ_INTO(&s.laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(&s.raddr, sk, __sk_common.skc_v6_daddr);
+		BPF_CORE_READ_INTO(&s.laddr, tp, inet_conn.icsk_inet.sk.__sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&s.raddr, tp, inet_conn.icsk_inet.sk.__sk_common.skc_v6_daddr);
 		s.v4 = is_v4_mapped(s.raddr);
 	} else {
 		return 0;
 	}
-	s.lport = BPF_CORE_READ(sk, __sk_common.skc_num);
-	s.rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	s.srtt_us = BPF_CORE_READ((struct tcp_sock *)sk, srtt_us) >> 3;
+	s.lport = SKC(tp, skc_num);
+	s.rport = bpf_ntohs(SKC(tp, skc_dport));
+	s.srtt_us = BPF_CORE_READ(tp, srtt_us) >> 3;
 	return record(&s);
 }
 

@@ -8,7 +8,7 @@ import { native } from '../bpf/native.js';
 import type { HistogramSet, Log2Histogram } from '../aggregate/model.js';
 import { sortHistograms } from '../aggregate/log2.js';
 import { ensureTracefs, preflight } from '../preflight.js';
-import { UserError } from '../util/errors.js';
+import { UserError, errnoOf, messageOf } from '../util/errors.js';
 import { wallClock } from '../util/clock.js';
 import { positiveInt, seconds } from './options.js';
 import {
@@ -47,25 +47,83 @@ export interface BiolatencyConfig {
 
 type AttachOne = (obj: NativeBpfObject, program: string, tracepoint: string) => number;
 
+const EINVAL = 22;
+
+/**
+ * How many arguments the kernel passes to a raw tracepoint: 1, 2, or 3 for three or more. Attaches
+ * the biolatency_nargs_* programs (they read ctx[1] / ctx[2]): the kernel refuses with EINVAL a
+ * program that reads past the last argument, so whether each attaches is the answer. They are
+ * detached at once and never see an event that matters.
+ */
+export function tracepointArgCount(obj: NativeBpfObject, tracepoint: string): 1 | 2 | 3 {
+  const attaches = (program: string): boolean => {
+    let link: number;
+    try {
+      link = obj.attachRawTracepoint(program, tracepoint);
+    } catch (err) {
+      if (errnoOf(err) === EINVAL) return false;
+      throw new Error(`cannot count the arguments of ${tracepoint}: ${messageOf(err)}`);
+    }
+    obj.detach(link);
+    return true;
+  };
+  if (attaches('biolatency_nargs_3')) return 3;
+  return attaches('biolatency_nargs_2') ? 2 : 1;
+}
+
+/** The argument-counting programs a tp_btf or raw_tp variant loads beside its own. */
+export const ARG_COUNT_PROGRAMS = ['biolatency_nargs_2', 'biolatency_nargs_3'];
+
+/** What decides which programs of a hook load (see bpf/biolatency.bpf.c). */
+export interface BiolatencyHookConfig {
+  /** -Q: also block_rq_insert. */
+  queued?: boolean;
+  /** --disk: the insert/issue programs read the request's disk. */
+  filterDev?: boolean;
+  /** -D / -F: the completion program reads the disk / the flags. */
+  perDisk?: boolean;
+  perFlags?: boolean;
+}
+
 /**
  * The hooks biolatency can use, best first. fentry/kprobe are not in the chain: the functions
  * BCC kprobed (blk_account_io_start/done, blk_mq_start_request) are inlined or renamed on current
  * kernels, while the block tracepoints are a stable interface that fires for every request.
- * The `(pre-5.11 args)` variants read the request from the second argument, as kernels before
- * 5.11 pass it; the kernel rejects them elsewhere, so they come first and cannot misread.
+ *
+ * block_rq_insert/issue pass (request) since 5.11 and (request_queue, request) before; the
+ * `(pre-5.11 args)` variants read the request from the second argument. The verifier does not
+ * tell the layouts apart (a one-argument program loads on an old kernel and would key requests
+ * by their queue), so every tp_btf and raw_tp variant counts the tracepoint's arguments before it
+ * attaches and refuses a layout that is not its own. The current layout comes first: on a current
+ * kernel the first load is the one that attaches (each load parses the kernel's BTF again, the
+ * bulk of start-up CPU); an older kernel pays one extra load. Each tp_btf/raw_tp program comes in
+ * variants that read the disk or flags or not, and only what the options need is loaded.
  */
-export function biolatencyHooks(config: { queued?: boolean } = {}): HookChoice[] {
+export function biolatencyHooks(config: BiolatencyHookConfig = {}): HookChoice[] {
   const variant = (name: string, suffix: string, legacyArgs: boolean, attachOne: AttachOne, before?: () => void): HookChoice => {
+    // The classic tracepoint reads its tracefs record, whose layout CO-RE checks: nothing to count,
+    // and its record carries the disk, so it has one program per tracepoint.
+    const counted = suffix !== 'tp';
+    const start = (tp: string) =>
+      counted ? `biolatency_${tp}_${suffix}${legacyArgs ? '_q' : ''}${config.filterDev ? '_dev' : ''}` : `biolatency_${tp}_${suffix}`;
+    const done = counted ? `biolatency_complete_${suffix}${config.perDisk ? '_dev' : ''}${config.perFlags ? '_flags' : ''}` : `biolatency_complete_${suffix}`;
     const progs: [string, string][] = [
-      [`biolatency_complete_${suffix}`, 'block_rq_complete'],
-      [`biolatency_issue_${suffix}${legacyArgs ? '_q' : ''}`, 'block_rq_issue'],
+      [done, 'block_rq_complete'],
+      [start('issue'), 'block_rq_issue'],
     ];
-    if (config.queued) progs.push([`biolatency_insert_${suffix}${legacyArgs ? '_q' : ''}`, 'block_rq_insert']);
+    if (config.queued) progs.push([start('insert'), 'block_rq_insert']);
     return {
       name,
-      programs: progs.map(([p]) => p),
+      programs: [...progs.map(([p]) => p), ...(counted ? ARG_COUNT_PROGRAMS : [])],
       attach: (obj) => {
         before?.();
+        if (counted) {
+          const want = legacyArgs ? 2 : 1;
+          for (const [, tp] of progs.slice(1)) {
+            const n = tracepointArgCount(obj, tp);
+            if (n !== want) throw new Error(`${tp} takes ${n}${n === 3 ? ' or more' : ''} argument${n > 1 ? 's' : ''} here, this variant expects ${want}`);
+          }
+        }
         return progs.map(([p, tp]) => attachOne(obj, p, tp));
       },
     };
@@ -74,10 +132,10 @@ export function biolatencyHooks(config: { queued?: boolean } = {}): HookChoice[]
   const raw: AttachOne = (obj, p, tp) => obj.attachRawTracepoint(p, tp);
   const classic: AttachOne = (obj, p, tp) => obj.attachTracepoint(p, 'block', tp);
   return [
-    variant('tp_btf (pre-5.11 args)', 'btf', true, trace),
     variant('tp_btf', 'btf', false, trace),
-    variant('raw_tp (pre-5.11 args)', 'raw', true, raw),
+    variant('tp_btf (pre-5.11 args)', 'btf', true, trace),
     variant('raw_tp', 'raw', false, raw),
+    variant('raw_tp (pre-5.11 args)', 'raw', true, raw),
     variant('tracepoint', 'tp', false, classic, ensureTracefs),
   ];
 }
@@ -133,7 +191,8 @@ export async function runBiolatency(config: BiolatencyConfig): Promise<Histogram
   preflight('biolatency');
   const targetDev = config.disk !== undefined ? resolveDisk(config.disk, readBlockDevices()) : undefined;
   const clock = wallClock(native());
-  const tool = BpfTool.open('biolatency', selectHooks(biolatencyHooks(config), config.hook), {
+  const hookConfig = { queued: config.queued, filterDev: targetDev !== undefined, perDisk: config.perDisk, perFlags: config.perFlags };
+  const tool = BpfTool.open('biolatency', selectHooks(biolatencyHooks(hookConfig), config.hook), {
     globals: {
       per_disk: { bool: config.perDisk },
       per_flags: { bool: config.perFlags },
@@ -154,8 +213,10 @@ export async function runBiolatency(config: BiolatencyConfig): Promise<Histogram
         now: () => clock.now(),
         read: (start, end) => {
           const data = readBiolatency(tool);
-          // Names are read at each print: disks come and go (loop devices, hot plug).
-          const set = biolatencySet(data, config, deviceNamer(readBlockDevices()), start, end);
+          // Names are read at each print: disks come and go (loop devices, hot plug). Only -D
+          // labels histograms by disk.
+          const names = config.perDisk ? deviceNamer(readBlockDevices()) : () => '';
+          const set = biolatencySet(data, config, names, start, end);
           return { set, warnings: lossWarnings(data) };
         },
         clear: () => {

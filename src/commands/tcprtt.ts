@@ -1,6 +1,7 @@
 // `ebpf-otel tcprtt`: BCC `tcprtt` semantics. The smoothed RTT of TCP connections each time they
 // receive a segment (tcp_rcv_established), as log2 histograms aggregated in the kernel, filtered
 // there by port, address and family, optionally one per local (-b) or remote (-B) address.
+import { existsSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BpfTool, type HookChoice } from '../bpf/object.js';
 import { native } from '../bpf/native.js';
@@ -46,16 +47,22 @@ export interface TcprttConfig {
 }
 
 /**
- * The hooks tcprtt can use, best first: fentry and kprobe on tcp_rcv_established (as BCC and
- * libbpf-tools), then the tcp_probe tracepoint that fires at its top, as tp_btf, raw_tp and
- * classic tracepoint (the libbpf-tools tool has no such fallback and fails where kprobes and
- * fentry are missing).
+ * The hooks tcprtt can use, best first. The tcp_probe tracepoint fires at the top of
+ * tcp_rcv_established with the same socket, so its tp_btf program sees exactly the segments that
+ * fentry or a kprobe on the function (what BCC and libbpf-tools use) would see, and tp_btf is
+ * there on every kernel where fentry is (both came with BTF in 5.5). It comes first: where fentry
+ * is refused (at load: EPERM on some kernels), trying it first costs a whole object load (libbpf
+ * reads and parses the kernel's BTF again: 20-30 ms of CPU, as much as the rest of the run), and
+ * a tracepoint needs no trampoline to attach. fentry and kprobe follow for a kernel without
+ * tcp_probe, then raw_tp and the classic tracepoint on tcp_probe for kernels before BTF
+ * tracepoints (the libbpf-tools tool has no such fallback and fails where kprobes and fentry are
+ * missing).
  */
 export function tcprttHooks(): HookChoice[] {
   return [
+    { name: 'tp_btf', programs: ['tcprtt_tp_btf'], attach: (o) => [o.attachTrace('tcprtt_tp_btf')] },
     { name: 'fentry', programs: ['tcprtt_fentry'], attach: (o) => [o.attachTrace('tcprtt_fentry')] },
     { name: 'kprobe', programs: ['tcprtt_kprobe'], attach: (o) => [o.attach('tcprtt_kprobe')] },
-    { name: 'tp_btf', programs: ['tcprtt_tp_btf'], attach: (o) => [o.attachTrace('tcprtt_tp_btf')] },
     { name: 'raw_tp', programs: ['tcprtt_raw_tp'], attach: (o) => [o.attachRawTracepoint('tcprtt_raw_tp', 'tcp_probe')] },
     {
       name: 'tracepoint',
@@ -66,6 +73,20 @@ export function tcprttHooks(): HookChoice[] {
       },
     },
   ];
+}
+
+/**
+ * Why a hook of the chain cannot attach on this kernel, when that shows without loading anything
+ * (a failed load costs as much CPU as the one that works); undefined when
+ * only trying tells. kprobes: libbpf attaches through the kprobe PMU, or without one through
+ * tracefs' kprobe_events (under /sys/kernel/tracing, else debugfs); with neither (a kernel built
+ * without CONFIG_KPROBES) the attach can only fail, so the load is skipped.
+ */
+export function knownUnattachable(hook: string, exists: (path: string) => boolean = existsSync): string | undefined {
+  if (hook !== 'kprobe') return undefined;
+  const ways = ['/sys/bus/event_source/devices/kprobe/type', '/sys/kernel/tracing/kprobe_events', '/sys/kernel/debug/tracing/kprobe_events'];
+  if (ways.some((p) => exists(p))) return undefined;
+  return 'this kernel has no kprobes (no kprobe PMU in /sys/bus/event_source/devices, no kprobe_events in tracefs)';
 }
 
 /** commander parser for -p/-P. */
@@ -146,7 +167,17 @@ export async function runTcprtt(config: TcprttConfig): Promise<HistogramSet[]> {
   const l = laddr ? addressGlobals(laddr) : { lo: 0n, hi: 0n };
   const r = raddr ? addressGlobals(raddr) : { lo: 0n, hi: 0n };
   const clock = wallClock(native());
-  const tool = BpfTool.open('tcprtt', selectHooks(tcprttHooks(), config.hook), {
+  const selected = selectHooks(tcprttHooks(), config.hook);
+  const skipped = new Map<string, string>();
+  for (const c of selected) {
+    const why = knownUnattachable(c.name);
+    if (why !== undefined) skipped.set(c.name, why);
+  }
+  const chain = selected.filter((c) => !skipped.has(c.name));
+  if (chain.length === 0) {
+    throw new UserError(`tcprtt: no way to attach on this kernel (${[...skipped].map(([hook, why]) => `${hook}: ${why}`).join('; ')})`);
+  }
+  const tool = BpfTool.open('tcprtt', chain, {
     globals: {
       group_by: { u32: TcprttGroup[config.groupBy] },
       family: { u32: TcprttFamily[config.family] },
@@ -163,7 +194,11 @@ export async function runTcprtt(config: TcprttConfig): Promise<HistogramSet[]> {
     verbose: config.verbose,
   });
   if (config.verbose) {
-    for (const f of tool.failures) process.stderr.write(`tcprtt: ${f.hook} unavailable: ${f.error}\n`);
+    // The hooks before the chosen one, in chain order, whether skipped or failed to load or attach.
+    for (const c of selected.slice(0, selected.findIndex((h) => h.name === tool.hook))) {
+      const why = skipped.get(c.name) ?? tool.failures.find((f) => f.hook === c.name)?.error;
+      if (why !== undefined) process.stderr.write(`tcprtt: ${c.name} unavailable: ${why}\n`);
+    }
     process.stderr.write(`tcprtt: attached with ${tool.hook}\n`);
   }
   try {

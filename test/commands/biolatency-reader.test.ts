@@ -158,21 +158,36 @@ test('the model: labels per disk and flag set, sums converted to the printed uni
   assert.deepEqual(json.histograms.map((h) => h.total), [1, 3]);
 });
 
-test('hook chains: tp_btf before raw_tp before tracepoint; -Q adds block_rq_insert; --hook picks one', () => {
+test('hook chains: the current argument layout first, then pre-5.11, tp_btf before raw_tp before tracepoint; --hook picks one', () => {
   const chain = biolatencyHooks();
-  assert.deepEqual(chain.map((c) => c.name), ['tp_btf (pre-5.11 args)', 'tp_btf', 'raw_tp (pre-5.11 args)', 'raw_tp', 'tracepoint']);
-  assert.deepEqual(chain[1]!.programs, ['biolatency_complete_btf', 'biolatency_issue_btf']);
-  assert.deepEqual(biolatencyHooks({ queued: true })[0]!.programs, ['biolatency_complete_btf', 'biolatency_issue_btf_q', 'biolatency_insert_btf_q']);
-  assert.deepEqual(biolatencyHooks({ queued: true })[4]!.programs, ['biolatency_complete_tp', 'biolatency_issue_tp', 'biolatency_insert_tp']);
+  assert.deepEqual(chain.map((c) => c.name), ['tp_btf', 'tp_btf (pre-5.11 args)', 'raw_tp', 'raw_tp (pre-5.11 args)', 'tracepoint']);
+  // tp_btf and raw_tp variants load the argument counters beside their own programs.
+  const counters = ['biolatency_nargs_2', 'biolatency_nargs_3'];
+  assert.deepEqual(chain[0]!.programs, ['biolatency_complete_btf', 'biolatency_issue_btf', ...counters]);
+  assert.deepEqual(chain[3]!.programs, ['biolatency_complete_raw', 'biolatency_issue_raw_q', ...counters]);
+  assert.deepEqual(chain[4]!.programs, ['biolatency_complete_tp', 'biolatency_issue_tp']);
   assert.deepEqual(selectHooks(chain, 'raw_tp').map((c) => c.name), ['raw_tp']);
   assert.equal(selectHooks(chain, undefined), chain);
   assert.throws(() => selectHooks(chain, 'kprobe'), /unknown hook 'kprobe'/);
 });
 
+test('hook programs: only what the options read is loaded (-Q insert, --disk the disk at issue, -D/-F at completion)', () => {
+  const progs = (config: Parameters<typeof biolatencyHooks>[0], hook: number) => biolatencyHooks(config)[hook]!.programs.filter((p) => !p.includes('nargs'));
+  assert.deepEqual(progs({ queued: true }, 1), ['biolatency_complete_btf', 'biolatency_issue_btf_q', 'biolatency_insert_btf_q']);
+  assert.deepEqual(progs({ filterDev: true }, 0), ['biolatency_complete_btf', 'biolatency_issue_btf_dev']);
+  assert.deepEqual(progs({ queued: true, filterDev: true }, 3), ['biolatency_complete_raw', 'biolatency_issue_raw_q_dev', 'biolatency_insert_raw_q_dev']);
+  assert.deepEqual(progs({ perDisk: true }, 0), ['biolatency_complete_btf_dev', 'biolatency_issue_btf']);
+  assert.deepEqual(progs({ perFlags: true }, 2), ['biolatency_complete_raw_flags', 'biolatency_issue_raw']);
+  assert.deepEqual(progs({ perDisk: true, perFlags: true, filterDev: true }, 0), ['biolatency_complete_btf_dev_flags', 'biolatency_issue_btf_dev']);
+  // The classic tracepoint's record carries the disk and the flags: one program per tracepoint.
+  assert.deepEqual(progs({ queued: true, filterDev: true, perDisk: true, perFlags: true }, 4), ['biolatency_complete_tp', 'biolatency_issue_tp', 'biolatency_insert_tp']);
+});
+
 test('every program a hook names exists in bpf/biolatency.bpf.o', () => {
   const programs = programsOf('biolatency');
-  for (const queued of [false, true]) {
-    for (const choice of biolatencyHooks({ queued })) {
+  for (let bits = 0; bits < 16; bits++) {
+    const config = { queued: Boolean(bits & 1), filterDev: Boolean(bits & 2), perDisk: Boolean(bits & 4), perFlags: Boolean(bits & 8) };
+    for (const choice of biolatencyHooks(config)) {
       for (const p of choice.programs) assert.ok(programs.includes(p), `${choice.name}: no program ${p} in the object`);
     }
   }

@@ -4,11 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { requireRoot } from '../helpers.js';
 import { parseJsonLines, runTool, startTool, totalWhere, type ToolResult } from '../tool-runner.js';
+import { native } from '../../src/bpf/native.js';
+import { bpfObjectPath } from '../../src/util/paths.js';
+import { ARG_COUNT_PROGRAMS, tracepointArgCount } from '../../src/commands/biolatency.js';
 
 interface Loop {
   dev: string;
@@ -109,6 +112,8 @@ test('biolatency: every hook this kernel supports counts the same writes; -Q and
     const tools = await Promise.all([
       ...hooks.map((h) => startTool(['biolatency', '--hook', h, '-F', '--disk', a!.name, '--json'])),
       startTool(['biolatency', '-Q', '-m', '-D', '--disk', a!.name, '--json']),
+      // No option reads the disk or the flags: the programs that read neither.
+      ...hooks.map((h) => startTool(['biolatency', '--hook', h, '--json'])),
     ]);
     directIo(a!, 'write', WRITES);
     const results = await Promise.all(tools.map((tool) => tool.stop()));
@@ -121,7 +126,86 @@ test('biolatency: every hook this kernel supports counts the same writes; -Q and
     assert.ok(queued);
     assert.equal(queued.unit, 'msecs');
     assert.ok(totalWhere(queued, (l) => l.disk === a!.name) >= WRITES);
+    hooks.forEach((h, i) => {
+      const [all] = parseJsonLines(ok(results[4 + i]!, `${h}, no options`).stdout);
+      assert.ok(all, h);
+      // Every disk of the machine counts here; ours is among them.
+      assert.ok(totalWhere(all) >= WRITES, `${h}, no options: ${JSON.stringify(all.histograms)}`);
+      assert.deepEqual(all.histograms.map((x) => x.labels), [{}], 'one unlabelled histogram');
+    });
   });
+});
+
+/**
+ * The parameter count of each `btf_trace_<name>` typedef's function prototype in the kernel's BTF
+ * (the first parameter is the tracepoint's private data, the rest its arguments): an oracle for
+ * the argument counts the tool finds by attaching, read independently from /sys/kernel/btf/vmlinux.
+ */
+function btfTracepointParams(names: string[]): Map<string, number> {
+  const b = readFileSync('/sys/kernel/btf/vmlinux');
+  assert.equal(b.readUInt16LE(0), 0xeb9f, 'BTF magic');
+  const hdrLen = b.readUInt32LE(4);
+  const typeStart = hdrLen + b.readUInt32LE(8);
+  const typeEnd = typeStart + b.readUInt32LE(12);
+  const strStart = hdrLen + b.readUInt32LE(16);
+  const name = (off: number) => b.toString('latin1', strStart + off, b.indexOf(0, strStart + off));
+  // Bytes after the 12-byte common header, by kind (include/uapi/linux/btf.h).
+  const extra = (kind: number, vlen: number): number =>
+    [0, 4, 0, 12, vlen * 12, vlen * 12, vlen * 8, 0, 0, 0, 0, 0, 0, vlen * 8, 4, vlen * 12, 0, 4, 0, vlen * 12][kind] ?? NaN;
+  const offsets = [0]; // type ids start at 1
+  for (let off = typeStart; off < typeEnd; ) {
+    offsets.push(off);
+    const info = b.readUInt32LE(off + 4);
+    const size = extra((info >>> 24) & 0x1f, info & 0xffff);
+    assert.ok(Number.isFinite(size), `unknown BTF kind ${(info >>> 24) & 0x1f}`);
+    off += 12 + size;
+  }
+  const wanted = new Set(names.map((n) => `btf_trace_${n}`));
+  const out = new Map<string, number>();
+  for (let id = 1; id < offsets.length; id++) {
+    const off = offsets[id]!;
+    const info = b.readUInt32LE(off + 4);
+    if ((info >>> 24) % 32 !== 8 || !wanted.has(name(b.readUInt32LE(off)))) continue; // TYPEDEF
+    const ptr = offsets[b.readUInt32LE(off + 8)]!;
+    const proto = offsets[b.readUInt32LE(ptr + 8)]!;
+    assert.equal(b.readUInt32LE(proto + 4) >>> 24, 13, 'a FUNC_PROTO behind the typedef pointer');
+    out.set(name(b.readUInt32LE(off)).slice('btf_trace_'.length), b.readUInt32LE(proto + 4) & 0xffff);
+  }
+  return out;
+}
+
+test('tracepointArgCount: the argument counts the kernel reports by refusing attaches match its BTF', (t) => {
+  if (!requireRoot(t)) return;
+  // Between them, every answer: 1 (block_rq_issue since 5.11), 2 (sched_process_fork), 3 or more.
+  const tracepoints = ['block_rq_issue', 'block_rq_insert', 'block_rq_complete', 'sched_process_fork', 'sched_switch'];
+  const params = btfTracepointParams(tracepoints);
+  const obj = new (native().BpfObject)(bpfObjectPath('biolatency'));
+  try {
+    for (const p of obj.programs()) obj.setAutoload(p.name, ARG_COUNT_PROGRAMS.includes(p.name));
+    obj.load();
+    for (const tp of tracepoints) {
+      const n = params.get(tp);
+      assert.ok(n !== undefined, `btf_trace_${tp} in the kernel's BTF`);
+      assert.equal(tracepointArgCount(obj, tp), Math.min(3, n - 1), tp);
+    }
+  } finally {
+    obj.close();
+  }
+});
+
+test('biolatency: the argument layout of the other kernel generation is refused with its count, never attached', (t) => {
+  if (!requireRoot(t)) return;
+  const issueArgs = btfTracepointParams(['block_rq_issue']).get('block_rq_issue')! - 1;
+  const wrong = issueArgs === 1 ? ['tp_btf (pre-5.11 args)', 'raw_tp (pre-5.11 args)'] : ['tp_btf', 'raw_tp'];
+  for (const hook of wrong) {
+    const r = runTool(['biolatency', '--hook', hook, '--duration', '1']);
+    assert.notEqual(r.status, 0, `${hook} must not attach: ${r.stdout}`);
+    // tp_btf's pre-5.11 programs are refused by the verifier already; the others by the count.
+    if (hook !== 'tp_btf (pre-5.11 args)') assert.match(r.stderr, new RegExp(`block_rq_issue takes ${issueArgs} argument`), hook);
+    assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
+  }
+  const r = ok(runTool(['-v', 'biolatency', '--duration', '0.2']), 'the whole chain');
+  assert.match(r.stderr, new RegExp(`attached with ${issueArgs === 1 ? 'tp_btf' : 'tp_btf \\(pre-5\\.11 args\\)'}\n`));
 });
 
 test('biolatency interval mode: INTERVAL COUNT prints COUNT times, each with -T a timestamp', (t) => {

@@ -16,7 +16,7 @@ import {
   isV4Mapped,
   parseAddress,
 } from '../../src/commands/tcprtt-reader.js';
-import { ipAddress, portNumber, tcprttGroupHeader, tcprttHooks, tcprttSet } from '../../src/commands/tcprtt.js';
+import { ipAddress, knownUnattachable, portNumber, tcprttGroupHeader, tcprttHooks, tcprttSet } from '../../src/commands/tcprtt.js';
 import { formatHistogramSet } from '../../src/commands/histogram-output.js';
 import { cValues, programsOf } from '../helpers.js';
 
@@ -135,9 +135,20 @@ test('the model: ungrouped, per remote address, msecs; BCC section headers', () 
   assert.doesNotMatch(formatHistogramSet(ms, { json: false, extended: false, timestamp: false }), /Address/);
 });
 
-test('hook chain: fentry, kprobe, tp_btf, raw_tp, tracepoint; every program exists in bpf/tcprtt.bpf.o', () => {
+test('hook chain: tp_btf, fentry, kprobe, raw_tp, tracepoint; every program exists in bpf/tcprtt.bpf.o', () => {
   const chain = tcprttHooks();
-  assert.deepEqual(chain.map((c) => c.name), ['fentry', 'kprobe', 'tp_btf', 'raw_tp', 'tracepoint']);
+  assert.deepEqual(chain.map((c) => c.name), ['tp_btf', 'fentry', 'kprobe', 'raw_tp', 'tracepoint']);
   const programs = programsOf('tcprtt');
   for (const c of chain) for (const p of c.programs) assert.ok(programs.includes(p), `${c.name}: no program ${p}`);
+});
+
+test('knownUnattachable: kprobes only, skipped when neither the kprobe PMU nor tracefs kprobe_events exists', () => {
+  const only = (...paths: string[]) => (p: string) => paths.includes(p);
+  assert.match(knownUnattachable('kprobe', only()) ?? '', /no kprobes/);
+  assert.match(knownUnattachable('kprobe', only('/sys/kernel/tracing/available_events')) ?? '', /no kprobes/);
+  assert.equal(knownUnattachable('kprobe', only('/sys/bus/event_source/devices/kprobe/type')), undefined);
+  assert.equal(knownUnattachable('kprobe', only('/sys/kernel/tracing/kprobe_events')), undefined);
+  assert.equal(knownUnattachable('kprobe', only('/sys/kernel/debug/tracing/kprobe_events')), undefined);
+  // Every other hook only trying tells.
+  for (const hook of ['fentry', 'tp_btf', 'raw_tp', 'tracepoint']) assert.equal(knownUnattachable(hook, only()), undefined);
 });

@@ -7,6 +7,7 @@ import { createServer, connect, type AddressInfo, type Server } from 'node:net';
 import { requireRoot } from '../helpers.js';
 import { parseJsonLines, runTool, startTool, totalWhere, type ToolResult } from '../tool-runner.js';
 import type { HistogramSetJson } from '../../src/render/json.js';
+import { knownUnattachable, tcprttHooks } from '../../src/commands/tcprtt.js';
 
 const ROUNDS = 40;
 
@@ -168,6 +169,22 @@ test('tcprtt: tp_btf, raw_tp and tracepoint hooks see the same samples; text out
   } finally {
     server.close();
   }
+});
+
+test('tcprtt: hooks before the one chosen are named with their reason, in chain order; kprobes skipped without a load where the kernel has none', (t) => {
+  if (!requireRoot(t)) return;
+  const r = runTool(['-v', 'tcprtt', '-d', '0.2']);
+  assert.equal(r.status, 0, r.stderr);
+  const names = tcprttHooks().map((c) => c.name);
+  const chosen = /^tcprtt: attached with (\S+)$/m.exec(r.stderr)?.[1];
+  assert.ok(chosen !== undefined && names.includes(chosen), r.stderr);
+  const before = [...r.stderr.matchAll(/^tcprtt: (\S+) unavailable: /gm)].map((m) => m[1]);
+  assert.deepEqual(before, names.slice(0, names.indexOf(chosen)), r.stderr);
+  const why = knownUnattachable('kprobe');
+  if (why === undefined) return; // this kernel has kprobes: trying is the only way to know
+  const k = runTool(['tcprtt', '--hook', 'kprobe', '-d', '1']);
+  assert.notEqual(k.status, 0);
+  assert.equal(k.stderr.trim(), `ebpf-otel: tcprtt: no way to attach on this kernel (kprobe: ${why})`);
 });
 
 test('tcprtt -i INTERVAL -d DURATION prints every interval until the duration, -T stamps each', (t) => {

@@ -101,6 +101,11 @@ describe('renderBccLog2 (print_log2_hist layout)', () => {
     const colored = renderBccLog2([1, 2], 'usecs', { color: true });
     assert.ok(colored.includes('\x1b['));
     assert.equal(colored.replace(/\x1b\[[0-9;]*m/g, ''), plain);
+    // 16-color cyan around the stars only; a row without stars gets no codes.
+    assert.ok(colored.includes(`|\x1b[36m${'*'.repeat(40)}\x1b[39m|`), colored);
+    assert.ok(colored.includes(`|\x1b[36m${'*'.repeat(20)}\x1b[39m${' '.repeat(20)}|`), colored);
+    const withEmptyRow = renderBccLog2([1, 0, 4], 'usecs', { color: true }).split('\n');
+    assert.equal(withEmptyRow[2], `         2 -> 3          : 0        |${' '.repeat(40)}|`);
   });
 
   it('sanitizes the unit label', () => {
