@@ -1,5 +1,7 @@
 // Typed view of the native addon (native/ebpf_otel.cc): the only file that loads it.
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
 import { UserError } from '../util/errors.js';
 
@@ -90,9 +92,13 @@ let addon: NativeAddon | undefined;
 export function native(): NativeAddon {
   if (addon) return addon;
   const require = createRequire(import.meta.url);
-  const load = require('node-gyp-build') as (dir: string) => unknown;
   try {
-    addon = load(packageRoot) as NativeAddon;
+    // Where node-gyp-build would look first (a source build, then this platform's prebuild),
+    // required directly: node-gyp-build itself costs ~5 ms of every start to get there.
+    const direct = [join(packageRoot, 'build', 'Release', 'ebpf_otel.node'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node')].find(
+      (p) => existsSync(p),
+    );
+    addon = (direct ? require(direct) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     if (/libbpf\.so/.test(String(why))) {
