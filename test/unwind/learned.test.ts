@@ -4,11 +4,11 @@
 // The kernel's own walk is tested for real in test/commands/*-unwind.test.ts.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildWorkload, repoRoot, requireRoot, sleep } from '../helpers.js';
+import { buildWorkload, cValues, requireRoot, sleep } from '../helpers.js';
 import { BpfTool } from '../../src/bpf/object.js';
 import { cpuprofileHooks } from '../../src/commands/cpuprofile.js';
 import { Symbolizer } from '../../src/symbolize/index.js';
@@ -28,53 +28,58 @@ import {
 } from '../../src/unwind/layout.js';
 import { u64At } from '../../src/unwind/reader.js';
 
-function cLayout(): Record<string, Record<string, number>> {
-  const dir = mkdtempSync(join(tmpdir(), 'unwind-layout-'));
-  const src = join(dir, 'layout.c');
-  writeFileSync(
-    src,
-    `#include <stdio.h>
-#include <stddef.h>
-#include "unwind.h"
-#define F(s, f) offsetof(struct s, f)
-int main(void) {
-  printf("{\\"stack\\":{\\"size\\":%zu,\\"kind\\":%zu,\\"tgid\\":%zu,\\"pid\\":%zu,\\"kernelStackId\\":%zu,\\"stackLen\\":%zu,\\"flags\\":%zu,\\"seq\\":%zu,\\"comm\\":%zu,\\"commLength\\":%zu,\\"regs\\":%zu},",
-    sizeof(struct unwind_stack_record), F(unwind_stack_record, kind), F(unwind_stack_record, tgid), F(unwind_stack_record, pid),
-    F(unwind_stack_record, kernel_stack_id), F(unwind_stack_record, stack_len), F(unwind_stack_record, flags),
-    F(unwind_stack_record, seq), F(unwind_stack_record, comm), sizeof(((struct unwind_stack_record *)0)->comm),
-    F(unwind_stack_record, regs));
-  printf("\\"delta\\":{\\"size\\":%zu,\\"kind\\":%zu,\\"pid\\":%zu,\\"seq\\":%zu,\\"deltaNs\\":%zu},",
-    sizeof(struct unwind_delta_record), F(unwind_delta_record, kind), F(unwind_delta_record, pid),
-    F(unwind_delta_record, seq), F(unwind_delta_record, delta_ns));
-  printf("\\"ruleKey\\":{\\"size\\":%zu,\\"tgid\\":%zu,\\"pc\\":%zu},",
-    sizeof(struct unwind_rule_key), F(unwind_rule_key, tgid), F(unwind_rule_key, pc));
-  printf("\\"rule\\":{\\"size\\":%zu,\\"kind\\":%zu,\\"flags\\":%zu,\\"cfaOff\\":%zu,\\"rbpOff\\":%zu},",
-    sizeof(struct unwind_rule), F(unwind_rule, kind), F(unwind_rule, flags), F(unwind_rule, cfa_off), F(unwind_rule, rbp_off));
-  printf("\\"userStack\\":{\\"size\\":%zu,\\"len\\":%zu,\\"stop\\":%zu,\\"pcs\\":%zu},",
-    sizeof(struct unwind_user_stack), F(unwind_user_stack, len), F(unwind_user_stack, stop), F(unwind_user_stack, pcs));
-  printf("\\"kinds\\":{\\"cfa\\":%d,\\"fp\\":%d,\\"end\\":%d,\\"nocfi\\":%d},",
-    UNWIND_RULE_CFA, UNWIND_RULE_FP, UNWIND_RULE_END, UNWIND_RULE_NOCFI);
-  printf("\\"stops\\":{\\"end\\":%d,\\"nocfi\\":%d,\\"depth\\":%d},", UNWIND_STOP_END, UNWIND_STOP_NOCFI, UNWIND_STOP_DEPTH);
-  printf("\\"consts\\":{\\"max\\":%d,\\"cfaRbp\\":%d,\\"rbpSaved\\":%d}}", UNWIND_KSTACK_MAX, UNWIND_RULE_CFA_RBP, UNWIND_RULE_RBP_SAVED);
-  return 0;
-}
-`,
-  );
-  const bin = join(dir, 'layout');
-  execFileSync('gcc', ['-Wall', '-Werror', '-I', join(repoRoot, 'bpf'), '-o', bin, src]);
-  return JSON.parse(execFileSync(bin, { encoding: 'utf8' })) as Record<string, Record<string, number>>;
+/** Offsets and sizes of one struct of bpf/unwind.h, named as in the TypeScript layout. */
+function cStruct(struct: string, fields: Record<string, string>): Record<string, number> {
+  const exprs: Record<string, string> = { size: `sizeof(struct ${struct})` };
+  for (const [name, field] of Object.entries(fields)) {
+    exprs[name] = field.startsWith('sizeof:') ? `sizeof(((struct ${struct} *)0)->${field.slice(7)})` : `offsetof(struct ${struct}, ${field})`;
+  }
+  return cValues('unwind.h', exprs);
 }
 
 test('record, rule and learned-stack layouts match bpf/unwind.h', () => {
-  const c = cLayout();
-  assert.deepEqual(c.stack, { ...UNWIND_STACK_RECORD });
-  assert.deepEqual(c.delta, { ...UNWIND_DELTA_RECORD });
-  assert.deepEqual(c.ruleKey, { ...UNWIND_RULE_KEY });
-  assert.deepEqual(c.rule, { ...UNWIND_RULE });
-  assert.deepEqual(c.userStack, { ...UNWIND_USER_STACK });
-  assert.deepEqual(c.kinds, { ...UnwindRuleKind });
-  assert.deepEqual(c.stops, { ...UnwindStop });
-  assert.deepEqual(c.consts, { max: UNWIND_KSTACK_MAX, cfaRbp: UNWIND_RULE_CFA_RBP, rbpSaved: UNWIND_RULE_RBP_SAVED });
+  assert.deepEqual(
+    cStruct('unwind_stack_record', {
+      kind: 'kind',
+      tgid: 'tgid',
+      pid: 'pid',
+      kernelStackId: 'kernel_stack_id',
+      stackLen: 'stack_len',
+      flags: 'flags',
+      seq: 'seq',
+      comm: 'comm',
+      commLength: 'sizeof:comm',
+      regs: 'regs',
+    }),
+    { ...UNWIND_STACK_RECORD },
+  );
+  assert.deepEqual(cStruct('unwind_delta_record', { kind: 'kind', pid: 'pid', seq: 'seq', deltaNs: 'delta_ns' }), { ...UNWIND_DELTA_RECORD });
+  assert.deepEqual(cStruct('unwind_rule_key', { tgid: 'tgid', pc: 'pc' }), { ...UNWIND_RULE_KEY });
+  assert.deepEqual(cStruct('unwind_rule', { kind: 'kind', flags: 'flags', cfaOff: 'cfa_off', rbpOff: 'rbp_off' }), { ...UNWIND_RULE });
+  assert.deepEqual(cStruct('unwind_user_stack', { len: 'len', stop: 'stop', pcs: 'pcs' }), { ...UNWIND_USER_STACK });
+  assert.deepEqual(
+    cValues('unwind.h', {
+      cfa: 'UNWIND_RULE_CFA',
+      fp: 'UNWIND_RULE_FP',
+      end: 'UNWIND_RULE_END',
+      nocfi: 'UNWIND_RULE_NOCFI',
+      stopEnd: 'UNWIND_STOP_END',
+      stopNocfi: 'UNWIND_STOP_NOCFI',
+      stopDepth: 'UNWIND_STOP_DEPTH',
+      max: 'UNWIND_KSTACK_MAX',
+      cfaRbp: 'UNWIND_RULE_CFA_RBP',
+      rbpSaved: 'UNWIND_RULE_RBP_SAVED',
+    }),
+    {
+      ...UnwindRuleKind,
+      stopEnd: UnwindStop.end,
+      stopNocfi: UnwindStop.nocfi,
+      stopDepth: UnwindStop.depth,
+      max: UNWIND_KSTACK_MAX,
+      cfaRbp: UNWIND_RULE_CFA_RBP,
+      rbpSaved: UNWIND_RULE_RBP_SAVED,
+    },
+  );
 });
 
 const cfi = (over: Partial<Extract<Rule, { t: 'cfi' }>> = {}): Rule => ({
