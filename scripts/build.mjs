@@ -6,7 +6,7 @@
 //   bundle: dist/src (tsc's output) -> dist/bundle/ebpf-otel.cjs, the one file bin/ runs
 // Nothing here runs at tool run time: users get the objects and the addon prebuilt.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -78,9 +78,10 @@ if (want('ts')) {
 
 // Start-up is what stands between launch and the first sample. Node loads one CommonJS file much
 // faster than ~60 ES modules (the ESM loader alone costs ~15 ms, each module a resolution and a
-// read): measured on cpuprofile, attached 100 ms -> 72 ms after launch. Our code, commander and
-// chalk go in; the OpenTelemetry packages and cli-table3 stay external (required from
-// node_modules only by the runs that export or print tables), so the file stays small to parse.
+// read): measured on cpuprofile, attached 100 ms -> 72 ms after launch. Our code and commander
+// go in; the OpenTelemetry packages and cli-table3 stay external (required from node_modules only
+// by the runs that export, or print a table with characters whose width needs measuring), so the
+// file stays small to parse.
 // node:child_process (and the net and stream modules under it) costs ~4 ms to load, and nothing
 // on the way to a tool's first sample uses it: commander only spawns for executable subcommands
 // (we have none), preflight only to mount tracefs. Both get it on first call instead.
@@ -116,6 +117,26 @@ if (want('bundle')) {
     define: { 'import.meta.url': '__bundle_url' },
     banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
     plugins: [lazyChildProcess],
+    logLevel: 'warning',
+  });
+  // The loader below runs the bundle as a vm.Script, where import() has no loader to call: every
+  // dynamic import must have become a require (esbuild does that for bundled modules; an
+  // external ESM-only package would stay an import() and break at run time, so not here).
+  const text = readFileSync(join(root, 'dist', 'bundle', 'ebpf-otel.cjs'), 'utf8');
+  if (/\bimport\s*\(/.test(text)) {
+    throw new Error('dist/bundle/ebpf-otel.cjs contains a dynamic import(): src/util/code-cache.ts cannot run it; bundle the module or require it');
+  }
+  // The loader bin/ebpf-otel.cjs runs first: it compiles the bundle above with a V8 code cache
+  // (src/util/code-cache.ts). Its own file, small, so that Node compiles little before it.
+  console.error('  BUNDLE  dist/bundle/code-cache.cjs');
+  await build({
+    entryPoints: [join(root, 'dist', 'src', 'util', 'code-cache.js')],
+    outfile: join(root, 'dist', 'bundle', 'code-cache.cjs'),
+    bundle: true,
+    format: 'cjs',
+    platform: 'node',
+    target: 'node20',
+    minifySyntax: true,
     logLevel: 'warning',
   });
 }

@@ -24,6 +24,7 @@ test('npm pack ships the BPF objects and the prebuilt addon, and the tarball run
   assert.ok(files.includes('bpf/cpuprofile.bpf.o'), 'cpuprofile.bpf.o is packed');
   assert.ok(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)), 'the prebuilt addon is packed');
   assert.ok(files.includes('dist/bundle/ebpf-otel.cjs'), 'the bundled CLI is packed');
+  assert.ok(files.includes('dist/bundle/code-cache.cjs'), 'the loader bin/ebpf-otel.cjs compiles the bundle with is packed');
   assert.ok(!files.some((f) => f.startsWith('dist/src/')), 'only the bundle is packed, not the modules it was made of');
   assert.ok(!files.some((f) => f.startsWith('test/') || f.startsWith('dist/test/')), 'tests are not packed');
 

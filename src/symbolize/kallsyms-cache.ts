@@ -5,15 +5,13 @@
 // the cache's key, its file format and its safe storage; what goes into it (and what must not)
 // is decided by KernelSymbols in kallsyms.ts.
 //
-// The tool runs as root, so the directory and file are trusted only when they are what we would
-// have created ourselves: a real directory owned by our euid and writable by nobody else, and a
-// regular file in it owned by us, opened without following symlinks.
-import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import * as zlib from 'node:zlib';
+// The file lives in the root-only cache directory of util/cache-dir.ts (tmpfs under /run: gone at
+// reboot, which is when the key changes anyway), read and written only through its safe helpers.
+import { closeSync } from 'node:fs';
+import { cacheDirFromEnv, DEFAULT_CACHE_DIR, openCacheDir, readCacheFile, writeCacheFile } from '../util/cache-dir.js';
+import { crc32, crc32Js } from '../util/crc32.js';
 
-/** tmpfs on systemd and most distributions: gone at reboot, which is when the key changes anyway. */
-export const DEFAULT_CACHE_DIR = '/run/ebpf-otel';
+export { cacheDirFromEnv, crc32Js, DEFAULT_CACHE_DIR };
 export const CACHE_FILE = 'kallsyms.bin';
 
 /**
@@ -21,7 +19,7 @@ export const CACHE_FILE = 'kallsyms.bin';
  * LAST_SYMBOL_SPAN, alias rules, what is covered): an old file then reads as a miss, never as
  * a table built by other rules.
  */
-export const CACHE_FORMAT_VERSION = 1;
+export const CACHE_FORMAT_VERSION = 2;
 
 /** The symbol table exactly as KernelSymbols keeps it in memory. */
 export interface SymbolTable {
@@ -52,21 +50,17 @@ export interface CachedTable {
 export interface CacheKey {
   /** /proc/sys/kernel/random/boot_id: changes at every boot, and with it KASLR's offsets. */
   bootId: string;
-  /** SHA-256 of the name, size and address columns of /proc/modules. */
+  /**
+   * The name, size and address columns of /proc/modules (modulesIdentity), compared byte for
+   * byte: exact, and no node:crypto to load (~10 ms of start-up) for a digest.
+   */
   modulesHash: Buffer;
   /** kernel.kptr_restrict: raising it to 2 hides addresses from root too; the cache must not. */
   kptrRestrict: number;
 }
 
-/** `EBPF_OTEL_CACHE_DIR`: unset -> the default, empty -> no cache. */
-export function cacheDirFromEnv(env: NodeJS.ProcessEnv = process.env): string | null {
-  const dir = env.EBPF_OTEL_CACHE_DIR;
-  if (dir === undefined) return DEFAULT_CACHE_DIR;
-  return dir === '' ? null : dir;
-}
-
 export interface ModulesIdentity {
-  /** SHA-256 over `name size address` of each line, in file order. */
+  /** `name size address\n` of each line, in file order (kept whole: a few KB, compared exactly). */
   hash: Buffer;
   /** Every listed module is `Live` (none is loading or unloading, when its symbols are in flux). */
   allLive: boolean;
@@ -80,18 +74,18 @@ export interface ModulesIdentity {
  * `null` (no /proc/modules: no loadable module support) is an identity of its own.
  */
 export function modulesIdentity(text: string | null): ModulesIdentity {
-  const h = createHash('sha256');
+  let identity = '';
   let allLive = true;
-  if (text === null) h.update('no-modules\n');
+  if (text === null) identity = 'no-modules\n';
   else {
     for (const line of text.split('\n')) {
       const f = line.trim().split(/\s+/);
       if (f.length < 6) continue;
-      h.update(`${f[0]} ${f[1]} ${f[5]}\n`);
+      identity += `${f[0]} ${f[1]} ${f[5]}\n`;
       if (f[4] !== 'Live') allLive = false;
     }
   }
-  return { hash: h.digest(), allLive };
+  return { hash: Buffer.from(identity, 'latin1'), allLive };
 }
 
 /**
@@ -110,57 +104,19 @@ export function sameKey(a: CacheKey, b: CacheKey): boolean {
   return a.bootId === b.bootId && a.kptrRestrict === b.kptrRestrict && a.modulesHash.equals(b.modulesHash);
 }
 
-/**
- * Opens `dir` if it is safe to read and write: a real directory (lstat: not a symlink) owned by
- * our euid and not writable by group or others. With `create`, a missing directory is made with
- * mode 0700 first (its parent must exist: we do not create chains of directories as root).
- * Returns a directory fd, or null. The fd is opened with O_NOFOLLOW and must be the inode lstat
- * checked; files are then named through /proc/self/fd/FD/, which resolves to that very directory,
- * so swapping the path for a symlink after the checks (possible when an ancestor is writable by
- * someone else) redirects nothing.
- */
-function openCacheDir(dir: string, create: boolean): number | null {
-  const euid = process.geteuid?.();
-  if (euid === undefined) return null;
-  if (create) {
-    try {
-      mkdirSync(dir, { mode: 0o700 });
-    } catch {
-      // exists already (checked below), or cannot be made: then the checks below fail
-    }
-  }
-  let fd: number | undefined;
-  try {
-    const st = lstatSync(dir);
-    if (!st.isDirectory() || st.uid !== euid || (st.mode & 0o022) !== 0) return null;
-    fd = openSync(dir, constants.O_RDONLY | constants.O_DIRECTORY | constants.O_NOFOLLOW);
-    const opened = fstatSync(fd);
-    if (opened.dev !== st.dev || opened.ino !== st.ino || opened.uid !== euid || (opened.mode & 0o022) !== 0) {
-      closeSync(fd);
-      return null;
-    }
-    return fd;
-  } catch {
-    if (fd !== undefined) closeSync(fd);
-    return null;
-  }
-}
-
-/** `name` inside the directory open as `dirFd`. */
-const inDir = (dirFd: number, name: string): string => `/proc/self/fd/${dirFd}/${name}`;
-
 // ---- file format ----
 //
 // Header (128 bytes, little-endian):
 //   0  magic "EOKALSYM"         8  u32 version            12 u32 kptr_restrict
-//   16 boot id, ASCII, 0-padded to 48 bytes                64 modules SHA-256 (32 bytes)
+//   16 boot id, ASCII, 0-padded to 48 bytes                64 u32 modules identity bytes, 68..95 zero
 //   96 u32 symbol count         100 u32 covered range count
 //   104 u32 module-names bytes  108 u32 name bytes
 //   112 u32 CRC-32 of the rest of the file   116 u32 total file size   120..127 zero
 // Body, every part starting 4-byte aligned, typed arrays in the machine's byte order (the file
 // never leaves the machine and boot that wrote it): startHi, startLo, endHi, endLo, nameAt,
 // moduleOf (count u32 each), covered (4 u32 per range), nameLength (count u16), module names
-// ('\n'-separated), names.
+// ('\n'-separated), modules identity (the key's modulesHash, Latin-1), names.
+// Version 1 held a SHA-256 of the modules identity at 64; version 2 the identity itself.
 
 const MAGIC = Buffer.from('EOKALSYM', 'latin1');
 const HEADER_SIZE = 128;
@@ -175,41 +131,22 @@ interface Layout {
   covered: number;
   nameLength: number;
   moduleNames: number;
+  identity: number;
   names: number;
   total: number;
 }
 
 const align4 = (n: number): number => (n + 3) & ~3;
 
-function layout(count: number, ranges: number, moduleNamesBytes: number, namesBytes: number): Layout {
+function layout(count: number, ranges: number, moduleNamesBytes: number, identityBytes: number, namesBytes: number): Layout {
   const u32Arrays = HEADER_SIZE;
   const covered = u32Arrays + 6 * 4 * count;
   const nameLength = covered + 16 * ranges;
   const moduleNames = align4(nameLength + 2 * count);
-  const names = align4(moduleNames + moduleNamesBytes);
-  return { u32Arrays, covered, nameLength, moduleNames, names, total: align4(names + namesBytes) };
+  const identity = align4(moduleNames + moduleNamesBytes);
+  const names = align4(identity + identityBytes);
+  return { u32Arrays, covered, nameLength, moduleNames, identity, names, total: align4(names + namesBytes) };
 }
-
-/** CRC-32 (IEEE) table for crc32Js. */
-const CRC_TABLE = (() => {
-  const t = new Int32Array(256);
-  for (let i = 0; i < 256; i++) {
-    let c = i;
-    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-    t[i] = c;
-  }
-  return t;
-})();
-
-/** CRC-32 in JS, continuing from `value` like zlib.crc32: for Node 20 before 20.15, which lacks it. */
-export function crc32Js(data: Uint8Array, value = 0): number {
-  let c = ~value;
-  for (let i = 0; i < data.length; i++) c = CRC_TABLE[(c ^ data[i]!) & 0xff]! ^ (c >>> 8);
-  return ~c >>> 0;
-}
-
-/** zlib's CRC-32 (native, ~2 ms for a 6 MB table) when this Node has it. */
-const crc32: (data: Uint8Array, value?: number) => number = (zlib as Partial<typeof zlib>).crc32 ?? crc32Js;
 
 /**
  * The file's checksum: CRC-32 of everything but the checksum field. Catches truncation that kept
@@ -226,7 +163,7 @@ function encode(key: CacheKey, cached: CachedTable): Uint8Array {
   const n = table.startHi.length;
   const ranges = covered.length / 4;
   const moduleNames = Buffer.from(table.modules.join('\n'), 'latin1');
-  const at = layout(n, ranges, moduleNames.length, table.names.length);
+  const at = layout(n, ranges, moduleNames.length, key.modulesHash.length, table.names.length);
   // A fresh ArrayBuffer: offset 0, so every typed view below is aligned.
   const file = new Uint8Array(at.total);
   const buf = Buffer.from(file.buffer, 0, at.total);
@@ -234,7 +171,7 @@ function encode(key: CacheKey, cached: CachedTable): Uint8Array {
   buf.writeUInt32LE(CACHE_FORMAT_VERSION, 8);
   buf.writeUInt32LE(key.kptrRestrict, 12);
   buf.write(key.bootId, 16, BOOT_ID_BYTES, 'latin1');
-  key.modulesHash.copy(buf, 64, 0, 32);
+  buf.writeUInt32LE(key.modulesHash.length, 64);
   buf.writeUInt32LE(n, 96);
   buf.writeUInt32LE(ranges, 100);
   buf.writeUInt32LE(moduleNames.length, 104);
@@ -250,6 +187,7 @@ function encode(key: CacheKey, cached: CachedTable): Uint8Array {
   new Uint32Array(file.buffer, at.covered, 4 * ranges).set(covered);
   new Uint16Array(file.buffer, at.nameLength, n).set(table.nameLength);
   moduleNames.copy(buf, at.moduleNames);
+  key.modulesHash.copy(buf, at.identity);
   table.names.copy(buf, at.names);
   buf.writeUInt32LE(checksum(file), CHECKSUM_AT);
   return file;
@@ -264,14 +202,15 @@ function decode(file: Uint8Array, key: CacheKey): CachedTable | null {
   if (buf.readUInt32LE(12) !== key.kptrRestrict) return null;
   const bootId = buf.toString('latin1', 16, 16 + BOOT_ID_BYTES).replace(/\0+$/, '');
   if (bootId !== key.bootId) return null;
-  if (!buf.subarray(64, 96).equals(key.modulesHash)) return null;
+  if (buf.readUInt32LE(64) !== key.modulesHash.length) return null;
   const n = buf.readUInt32LE(96);
   const ranges = buf.readUInt32LE(100);
   const moduleNamesBytes = buf.readUInt32LE(104);
   const namesBytes = buf.readUInt32LE(108);
   if (n === 0 || n > MAX_SYMBOLS || ranges === 0 || ranges > MAX_SYMBOLS) return null;
-  const at = layout(n, ranges, moduleNamesBytes, namesBytes);
+  const at = layout(n, ranges, moduleNamesBytes, key.modulesHash.length, namesBytes);
   if (at.total !== file.length || buf.readUInt32LE(116) !== at.total) return null;
+  if (!buf.subarray(at.identity, at.identity + key.modulesHash.length).equals(key.modulesHash)) return null;
   if (checksum(file) !== buf.readUInt32LE(CHECKSUM_AT)) return null;
   const base = file.byteOffset;
 
@@ -333,67 +272,28 @@ function wellFormed(t: SymbolTable, covered: Uint32Array): boolean {
 export function readCache(dir: string, key: CacheKey): CachedTable | null {
   const dirFd = openCacheDir(dir, false);
   if (dirFd === null) return null;
-  let fd: number;
   try {
-    fd = openSync(inDir(dirFd, CACHE_FILE), constants.O_RDONLY | constants.O_NOFOLLOW);
-  } catch {
-    closeSync(dirFd);
-    return null;
-  }
-  try {
-    const st = fstatSync(fd);
-    if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) return null;
-    if (st.size < HEADER_SIZE || st.size > MAX_FILE_SIZE) return null;
     // A fresh ArrayBuffer (not Node's pooled slab) so the typed views are 4-byte aligned.
-    const file = new Uint8Array(st.size);
-    let total = 0;
-    while (total < file.length) {
-      const got = readSync(fd, file, total, file.length - total, total);
-      if (got <= 0) return null;
-      total += got;
-    }
-    return decode(file, key);
+    const file = readCacheFile(dirFd, CACHE_FILE, HEADER_SIZE, MAX_FILE_SIZE);
+    return file === null ? null : decode(file, key);
   } catch {
     return null;
   } finally {
-    closeSync(fd);
     closeSync(dirFd);
   }
 }
 
 /**
- * Writes the cache atomically: a new file (O_EXCL|O_NOFOLLOW, mode 0600: nothing pre-planted
- * can be written through) renamed over the old one, so a reader sees the old file or the new one,
- * never half of one. Returns false on any failure, which is silent: the tool works without.
+ * Writes the cache atomically (writeCacheFile: a new 0600 file renamed over the old one).
+ * Returns false on any failure, which is silent: the tool works without.
  */
 export function writeCache(dir: string, key: CacheKey, cached: CachedTable): boolean {
   if (cached.covered.length === 0 || !wellFormed(cached.table, cached.covered)) return false;
   const dirFd = openCacheDir(dir, true);
   if (dirFd === null) return false;
-  const tmp = inDir(dirFd, `.${CACHE_FILE}.${process.pid}.${randomBytes(6).toString('hex')}`);
-  let fd: number | undefined;
   try {
-    const data = encode(key, cached);
-    fd = openSync(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
-    let off = 0;
-    while (off < data.length) off += writeSync(fd, data, off, data.length - off);
-    closeSync(fd);
-    fd = undefined;
-    renameSync(tmp, inDir(dirFd, CACHE_FILE));
-    return true;
+    return writeCacheFile(dirFd, CACHE_FILE, [encode(key, cached)]);
   } catch {
-    if (fd !== undefined) {
-      try {
-        closeSync(fd);
-      } catch {
-        // already failing: nothing more to do
-      }
-    }
-    try {
-      unlinkSync(tmp);
-    } catch {
-      // never created
-    }
     return false;
   } finally {
     closeSync(dirFd);

@@ -8,7 +8,11 @@
 //    failed write leaves the old one as it was, and another hard link to it is never touched;
 //  - a device or FIFO (/dev/null, a named pipe) is written in place;
 //  - files that hold data nobody asked to keep (failed OTLP payloads, output that could not go
-//    where asked) are new files with fresh random names, mode 0600.
+//    where asked) are new files with fresh unique names, mode 0600.
+// Temporary and aside names are unique (pid, nanosecond clock, counter: uniqueSuffix), not random:
+// every one is created with O_EXCL|O_NOFOLLOW, so a guessed name planted first fails the create
+// (and is retried or reported), it is never written through. node:crypto would cost ~10 ms of
+// start-up to load for random names.
 // Failures are one-line UserErrors naming the file and the reason.
 
 import {
@@ -25,9 +29,9 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { tmpdir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
+import { uniqueSuffix } from './cache-dir.js';
 import { UserError, messageOf } from './errors.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 
@@ -141,7 +145,7 @@ export function checkOutputPath(path: string, what: string): void {
 
 /** A fresh hidden name in the target's directory. */
 function tempBeside(path: string): string {
-  return join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  return join(dirname(path), `.${basename(path)}.${uniqueSuffix()}.tmp`);
 }
 
 function writeAll(fd: number, data: string | Uint8Array): void {
@@ -241,13 +245,25 @@ export function fileTimestamp(d = new Date()): string {
   return d.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
 }
 
+let asideCounter = 0;
+
+/**
+ * Eight hex digits that differ between calls of this process (the low bits of a nanosecond clock,
+ * mixed with a counter): the time and pid before them tell processes apart.
+ */
+function uniqueHex8(): string {
+  asideCounter += 1;
+  const v = (Number(process.hrtime.bigint() & 0xffffffffn) ^ Math.imul(asideCounter, 0x9e3779b1)) >>> 0;
+  return v.toString(16).padStart(8, '0');
+}
+
 /**
  * Saves data that could not go where it was meant to in a new file of the temporary directory:
- * `<prefix>-<time>-<pid>-<random><ext>`, mode 0600. Returns its path; throws the file system error.
+ * `<prefix>-<time>-<pid>-<8 hex digits><ext>`, mode 0600. Returns its path; throws the file system error.
  */
 export function saveAside(data: string | Uint8Array, prefix: string, ext: string, dir = tmpdir()): string {
   for (let tries = 0; ; tries++) {
-    const name = `${prefix}-${fileTimestamp()}-${process.pid}-${randomBytes(4).toString('hex')}${ext}`;
+    const name = `${prefix}-${fileTimestamp()}-${process.pid}-${uniqueHex8()}${ext}`;
     try {
       return createExclusiveFile(dir, name, data);
     } catch (err) {
