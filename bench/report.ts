@@ -100,10 +100,13 @@ export function markdown(meta: RunMeta, sections: SectionResult[], chartFile: st
   out.push(`Reproduce: \`${meta.command}\` (as root). Each figure is the median of ${meta.reps} runs unless stated, with [min–max] beside it.`);
   out.push('');
   const bare = meta.bareNode ? `${fmt(meta.bareNode)} ms` : 'n/a';
+  const paired =
+    'throughput ratios are paired (each tool run is compared with the gaps just before and after it) so slow drifts cancel, and each section\'s idle-node row (a process that traces nothing, run like the tools) shows the noise floor of its throughput rows: differences within that spread are noise.';
+  const where = `load average ${meta.loadBefore} before, ${meta.loadAfter} after (the benchmark's own workloads included); bare \`node -e 0\` took ${bare} here against 43 ms measured earlier on an idle machine`;
   out.push(
-    `**The machine was shared and noisy**: other engineers' test suites ran on the same 2 cores during this run (load average ${meta.loadBefore} before, ${meta.loadAfter} after; ` +
-      `bare \`node -e 0\` took ${bare} here against 43 ms measured earlier on an idle machine). Start-up times and CPU figures are inflated by that, ` +
-      'throughput ratios are paired (each tool run is compared with the gaps just before and after it) so slow drifts cancel, and each section\'s idle-node row (a process that traces nothing, run like the tools) shows the noise floor of its throughput rows: differences within that spread are noise.',
+    machineWasBusy(meta)
+      ? `**The machine was shared and noisy** (${where}): start-up times and CPU figures are inflated by that, ${paired}`
+      : `The machine was quiet when the run started (${where}); ${paired}`,
   );
   if (meta.failures.length) {
     out.push('');
@@ -219,4 +222,13 @@ export function svgChart(rows: RatioRow[], title: string): string {
   parts.push(`<text x="${labelW + plotW}" y="${height - 14}" text-anchor="end" fill="#555">larger than the peer →</text>`);
   parts.push('</svg>');
   return `${parts.join('\n')}\n`;
+}
+
+/**
+ * Busy: something else ran before the benchmark started (1-minute load above 0.5 on a machine
+ * whose benchmark then adds its own), or Node itself started 25 % slower than on the idle machine.
+ */
+export function machineWasBusy(meta: Pick<RunMeta, 'loadBefore' | 'bareNode'>): boolean {
+  const load = Number(meta.loadBefore.split(' ')[0]);
+  return !(load <= 0.5) || (meta.bareNode !== undefined && meta.bareNode.median > 43 * 1.25);
 }

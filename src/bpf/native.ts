@@ -63,6 +63,8 @@ export interface NativeBpfObject {
   detach(link: number): void;
   mapLookup(map: string, key: Buffer): Buffer | null;
   mapUpdate(map: string, key: Buffer, value: Buffer, flags?: number): void;
+  /** Keys and values laid end to end, stored in one system call; returns how many were stored (throws if none). */
+  mapUpdateBatch(map: string, keys: Buffer, values: Buffer): number;
   mapDelete(map: string, key: Buffer): boolean;
   mapEntries(map: string): MapEntries;
   mapClear(map: string): number;

@@ -173,6 +173,11 @@ export class BpfTool {
     this.obj.mapUpdate(map, key, value);
   }
 
+  /** Stores many entries (keys and values laid end to end) in one system call; returns how many were stored. */
+  updateBatch(map: string, keys: Buffer, values: Buffer): number {
+    return this.obj.mapUpdateBatch(map, keys, values);
+  }
+
   /** Fills a set map (u32 key -> u8 1), such as a tool's target_tgids/target_tids filter. */
   fillIdSet(map: string, ids: readonly number[]): void {
     const one = Buffer.from([1]);

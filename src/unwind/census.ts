@@ -9,6 +9,14 @@ import { RBP } from './unwinder.js';
 
 /** FDEs examined per binary at most (spread evenly): enough for a stable share, cheap for huge binaries. */
 const SAMPLE = 600;
+/**
+ * Stop early once this many functions with a frame give a share far from the threshold: libc's
+ * share is ~0.02, a -fno-omit-frame-pointer build's ~1. Decoding the whole sample of every
+ * binary was most of --unwind auto's start-up work (and V8 optimizing the decoder for it).
+ */
+const EARLY_FRAMES = 64;
+const EARLY_LOW = 0.35;
+const EARLY_HIGH = 0.95;
 /** A binary keeps frame pointers when at least this share of its functions with a frame use rbp for the CFA. */
 const FP_SHARE = 0.7;
 
@@ -37,7 +45,16 @@ export function fpCensus(elf: ElfFile, debug: ElfFile | null = null): FpCensus {
   } catch {
     // unreadable CFI: no evidence of frame pointers
   }
-  for (const fde of sampled) {
+  // Visited in a scattered order (a stride coprime with the count), so that a decision made
+  // early rests on functions from all over the binary, not from its first pages.
+  const n = sampled.length;
+  const stride = strideFor(n);
+  for (let k = 0; k < n; k++) {
+    const fde = sampled[(k * stride) % n]!;
+    if (withFrame >= EARLY_FRAMES) {
+      const share = rbpBased / withFrame;
+      if (share < EARLY_LOW || share > EARLY_HIGH) break;
+    }
     functions++;
     let frame = false;
     let rbp = false;
@@ -56,6 +73,13 @@ export function fpCensus(elf: ElfFile, debug: ElfFile | null = null): FpCensus {
   const result = { functions, withFrame, rbpBased, keepsFramePointers: withFrame > 0 && rbpBased / withFrame >= FP_SHARE };
   census.set(elf, result);
   return result;
+}
+
+/** A step through 0..n-1 that visits every index once and scatters neighbours (coprime with n). */
+function strideFor(n: number): number {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  for (const step of [389, 397, 401, 409, 419, 421]) if (n <= 1 || gcd(step, n) === 1) return step % Math.max(n, 1) || 1;
+  return 1;
 }
 
 /**

@@ -59,6 +59,9 @@ export type Rule =
       regs: [number, RegRule][];
       ra: RegRule | undefined;
       signal: boolean;
+      /** The process's code addresses the same rule covers (its CFI row): start <= pc < end. */
+      start: number;
+      end: number;
     }
   /** No CFI: walk by frame pointer (JIT code, binaries without unwind tables). */
   | { t: 'fp' }
@@ -257,7 +260,8 @@ export class Unwinder {
       if (r.kind === 'same') continue;
       regs.push([reg === raReg ? RIP : reg, r]);
     }
-    return { t: 'cfi', cfa: m.row.cfa, regs, ra: m.row.regs.get(raReg), signal: m.fde.cie.signal };
+    const bias = pc - Number(code.vaddr);
+    return { t: 'cfi', cfa: m.row.cfa, regs, ra: m.row.regs.get(raReg), signal: m.fde.cie.signal, start: m.row.start + bias, end: m.row.end + bias };
   }
 }
 

@@ -13,7 +13,7 @@ import { BpfTool } from '../../src/bpf/object.js';
 import { cpuprofileHooks } from '../../src/commands/cpuprofile.js';
 import { Symbolizer } from '../../src/symbolize/index.js';
 import { RBP, RIP, RSP, regsFrom, Unwinder, type Rule, type StackSnapshot } from '../../src/unwind/unwinder.js';
-import { decodeLearnedStack, kernelRule, ruleKey } from '../../src/unwind/learned.js';
+import { decodeLearnedStack, kernelRule, RuleTeacher, ruleKey } from '../../src/unwind/learned.js';
 import {
   UNWIND_DELTA_RECORD,
   UNWIND_KSTACK_MAX,
@@ -88,6 +88,8 @@ const cfi = (over: Partial<Extract<Rule, { t: 'cfi' }>> = {}): Rule => ({
   regs: [[RIP, { kind: 'offset', n: -8 }]],
   ra: { kind: 'offset', n: -8 },
   signal: false,
+  start: 0x401000,
+  end: 0x401100,
   ...over,
 });
 
@@ -114,6 +116,57 @@ test('kernelRule keeps what the kernel can follow exactly and refuses the rest',
   assert.equal(kernelRule(cfi({ regs: [[RBP, { kind: 'register', reg: 3 }]] })), undefined, 'rbp kept in another register');
   assert.equal(kernelRule(cfi({ regs: [[RSP, { kind: 'valOffset', n: 0 }]] })), undefined, 'a rule for rsp itself');
 });
+
+for (const batch of [true, false]) {
+  test(`the teacher teaches a CFI rule for its row around the pc, each address once, and stops at a full map (${batch ? 'batch updates' : 'one update per address'})`, () => {
+    const stored = new Map<string, Buffer>();
+    let room = Infinity;
+    let calls = 0;
+    const store = (key: Buffer, value: Buffer): void => {
+      if (stored.size >= room) throw new Error("map 'unwind_rules': update failed: E2BIG");
+      stored.set(key.toString('hex'), Buffer.from(value));
+    };
+    const tool = {
+      update(map: string, key: Buffer, value: Buffer): void {
+        assert.equal(map, 'unwind_rules');
+        calls++;
+        store(key, value);
+      },
+      updateBatch(map: string, keys: Buffer, values: Buffer): number {
+        assert.equal(map, 'unwind_rules');
+        calls++;
+        if (!batch) throw new Error("map 'unwind_rules': batch update failed: EINVAL");
+        const n = keys.length / 16;
+        let i = 0;
+        for (; i < n && stored.size < room; i++) store(keys.subarray(i * 16, i * 16 + 16), values.subarray(i * 16, i * 16 + 16));
+        if (i === 0 && n > 0) throw new Error("map 'unwind_rules': batch update failed: E2BIG");
+        return i;
+      },
+    } as unknown as BpfTool;
+    const teacher = new RuleTeacher(tool);
+    const rule = cfi({ start: 0x401000, end: 0x401100 });
+    teacher.learn(7, 0x401010, rule);
+    // the row starts 16 bytes before the pc and goes on past the window after it
+    assert.equal(stored.size, 16 + 1 + RuleTeacher.NEAR);
+    if (batch) assert.equal(calls, 1, 'one call for the row');
+    assert.deepEqual(decoded(stored.get(ruleKey(7, 0x401000).toString('hex'))), decoded(kernelRule(rule)));
+    assert.ok(stored.has(ruleKey(7, 0x401010 + RuleTeacher.NEAR).toString('hex')));
+    assert.ok(!stored.has(ruleKey(7, 0x400fff).toString('hex')), 'nothing outside the row');
+    teacher.learn(7, 0x401020, rule);
+    assert.equal(stored.size, 16 + 1 + RuleTeacher.NEAR + 16, 'addresses already taught are not sent again');
+    teacher.learn(7, 0x7f0000001000, { t: 'fp' });
+    assert.ok(stored.has(ruleKey(7, 0x7f0000001000).toString('hex')), 'a frame-pointer rule holds for its pc alone');
+    assert.equal(teacher.stats.taught, stored.size);
+    teacher.learn(8, 0x401010, cfi({ signal: true }));
+    assert.equal(teacher.stats.unfit, 1);
+    room = stored.size + 3;
+    teacher.learn(9, 0x401080, rule);
+    assert.equal(stored.size, room, 'a full map: what fit is kept');
+    assert.equal(teacher.stats.taught, stored.size);
+    assert.equal(teacher.stats.failed, 1, 'one failure for the rule, not one per address');
+    assert.ok(teacher.firstError, 'kept for -v');
+  });
+}
 
 test('ruleKey and decodeLearnedStack follow the C layout', () => {
   const k = ruleKey(4242, 0x7f12_3456_789a);
