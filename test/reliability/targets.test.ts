@@ -2,11 +2,11 @@
 // id given where a process id belongs, a kernel thread.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { buildWorkload, requireRoot, runCli, sleep } from '../helpers.js';
+import { buildWorkload, finished, requireRoot, runCli, sleep, spawnCli } from '../helpers.js';
 import { decodeProfilesRequest, readProfiles, startReceiver } from '../otlp/receiver.js';
 import { assertNoStackTrace, assertReleased, ourPrograms, parseFolded, startCli, until, type JsonProfile } from './support.js';
 
@@ -145,8 +145,15 @@ function kernelThread(): { pid: number; comm: string } {
 test('a kernel thread as the target: its kernel stacks, no user frames, no bogus warnings', async (t) => {
   if (!requireRoot(t)) return;
   const k = kernelThread();
-  // Two seconds: on an idle machine rcu_preempt can sleep through a whole second (seen in CI).
-  const off = runCli(['offcpu', '-p', String(k.pid), '-f', '2']);
+  // On an idle machine rcu_preempt can sleep through seconds (seen in CI): give it work while
+  // the tool traces. Every process that exits frees its task through call_rcu, so a few short
+  // ones make the grace-period thread run, and block again.
+  const tracing = finished(spawnCli(['offcpu', '-p', String(k.pid), '-f', '2']));
+  for (let i = 0; i < 30; i++) {
+    spawnSync('/bin/true');
+    await sleep(50);
+  }
+  const off = await tracing;
   assert.equal(off.status, 0, off.stderr);
   const lines = parseFolded(off.stdout);
   for (const l of lines) {
