@@ -447,8 +447,10 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
         stacks: config.stackStorageSize,
         start: config.threadStorageSize,
         counts: config.countStorageSize,
+        // With the kernel walk, copies come only while rules are learned: a quarter of the ring
+        // every-stack copying needs (whose pages, once touched, count in our RSS: 8 MiB of it).
         ...(copy
-          ? { stack_copies: ringBytes(targets.size > 0 ? 1000 : 4000), user_stacks: config.stackStorageSize }
+          ? { stack_copies: ringBytes((targets.size > 0 ? 1000 : 4000) / (how === 'kernel walk' ? 4 : 1)), user_stacks: config.stackStorageSize }
           : { user_stacks: 1, unwind_rules: 1 }),
         ...(copy && unwind === 'auto' ? {} : { fp_tgids: 1 }),
       },
