@@ -28,6 +28,13 @@ export interface RawStack {
   userStop?: string;
 }
 
+/** Where the stacks of --unwind dwarf|auto come from (src/unwind/session.ts): unwound in user space from copies, or walked by the kernel by learned rules. */
+export interface CopiedStacks {
+  rawStacks(traces: StackTraceReader): RawStack[];
+  /** A user stack the kernel walked by learned rules, by its hash. */
+  learnedStack(hash: bigint): LearnedStack | undefined;
+}
+
 /** A stack trace map value: u64 instruction pointers, leaf first, zero-terminated. */
 export function decodeStackTrace(value: Buffer): bigint[] {
   const ips: bigint[] = [];

@@ -2,8 +2,7 @@
 // test/commands/cpuprofile-reader.test.ts compiles bpf/cpuprofile.h and checks these offsets.
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
-import type { LearnedStack } from '../unwind/learned.js';
-import { decodeStackKey, StackTraceReader, userStackOf, STACK_UNWOUND, type RawStack, type StackKey } from '../bpf/stacks.js';
+import { decodeStackKey, StackTraceReader, userStackOf, STACK_UNWOUND, type CopiedStacks, type RawStack, type StackKey } from '../bpf/stacks.js';
 
 export const CPUPROFILE_KEY = {
   size: 40,
@@ -51,13 +50,6 @@ export interface CpuprofileData {
   stats: CpuprofileStats;
   /** CLOCK_MONOTONIC ns of the first counted sample; undefined when there was none. */
   firstSampleNs?: bigint;
-}
-
-/** Where the stacks unwound in user space come from (src/unwind/session.ts). */
-export interface CopiedStacks {
-  rawStacks(traces: StackTraceReader): RawStack[];
-  /** A user stack the kernel walked by learned rules, by its hash. */
-  learnedStack(hash: bigint): LearnedStack | undefined;
 }
 
 /** Reads everything the cpuprofile program counted, plus the stacks unwound from its copies. */

@@ -3,8 +3,7 @@
 // these offsets.
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
-import type { LearnedStack } from '../unwind/learned.js';
-import { decodeStackKey, StackTraceReader, userStackOf, STACK_UNWOUND, type RawStack, type StackKey } from '../bpf/stacks.js';
+import { decodeStackKey, StackTraceReader, userStackOf, STACK_UNWOUND, type CopiedStacks, type RawStack, type StackKey } from '../bpf/stacks.js';
 
 export const OFFCPU_KEY = {
   size: 40,
@@ -77,13 +76,6 @@ export interface OffcpuData {
   /** One per (thread, user stack, kernel stack): value = nanoseconds off-CPU, count = blocks. */
   stacks: RawStack[];
   stats: OffcpuStats;
-}
-
-/** Where the stacks unwound in user space come from (src/unwind/session.ts). */
-export interface CopiedStacks {
-  rawStacks(traces: StackTraceReader): RawStack[];
-  /** A user stack the kernel walked by learned rules, by its hash. */
-  learnedStack(hash: bigint): LearnedStack | undefined;
 }
 
 /** Reads everything the offcpu program counted, plus the stacks unwound from its copies. */

@@ -462,22 +462,20 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
     });
   };
   const ways: Walk[] = unwind === 'fp' ? ['fp'] : unwind === 'dwarf' ? ['kernel walk', 'copy'] : ['kernel walk', 'copy', 'fp'];
-  let tool: BpfTool | undefined;
-  let way: Walk = ways[0]!;
   const refused = new Map<Walk, string>();
-  for (const w of ways) {
-    way = w;
+  const attempt = (i: number): { tool: BpfTool; way: Walk } => {
+    const w = ways[i]!;
     try {
-      tool = open(w);
-      break;
+      return { tool: open(w), way: w };
     } catch (err) {
       // a kernel without bpf_loop still copies; one without stack copies (before 5.15) still
       // gets frame-pointer stacks in auto mode
-      if (w === ways[ways.length - 1] || !(err instanceof UserError)) throw err;
+      if (i === ways.length - 1 || !(err instanceof UserError)) throw err;
       refused.set(w, err.message);
+      return attempt(i + 1);
     }
-  }
-  if (!tool) throw new UserError('offcpu: no way to attach on this kernel');
+  };
+  const { tool, way } = attempt(0);
   const copying = way !== 'fp';
   const copyFailure = way === 'fp' ? refused.get('copy') : undefined;
   const startTimeNs = clock.now();
