@@ -1,6 +1,7 @@
 // The root-only directory where ebpf-otel keeps what it can rebuild but would rather not pay for
-// at every run: the kernel symbol table (symbolize/kallsyms-cache.ts) and the V8 code cache of
-// the bundle (util/code-cache.ts). Both only read or write through the functions here.
+// at every run: the kernel symbol table (symbolize/kallsyms-cache.ts), the V8 code cache of the
+// bundle (util/code-cache.ts) and facts about binaries (util/file-facts-cache.ts). They only
+// read or write through the functions here.
 //
 // The tool runs as root, so the directory and its files are trusted only when they are what we
 // would have created ourselves: a real directory owned by our euid and writable by nobody else,
@@ -9,7 +10,7 @@
 //
 // Only node:fs here: this module is loaded before the CLI bundle (bin/ebpf-otel.cjs), where every
 // other module costs start-up time.
-import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, constants, fstatSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, unlinkSync, writeSync, type BigIntStats } from 'node:fs';
 
 /** tmpfs on systemd and most distributions: gone at reboot. */
 export const DEFAULT_CACHE_DIR = '/run/ebpf-otel';
@@ -57,6 +58,29 @@ export function openCacheDir(dir: string, create: boolean): number | null {
   }
 }
 
+/**
+ * What tells one version of a file from another without reading it: any rewrite changes the
+ * mtime or the size, any replacement (rename over it, a package upgrade) the inode, and even a
+ * rewrite that restored the old mtime changes the ctime. Taken from an fstat of the fd the file
+ * is read through, so it describes the bytes read.
+ */
+export interface FileIdentity {
+  dev: bigint;
+  ino: bigint;
+  size: bigint;
+  mtimeNs: bigint;
+  ctimeNs: bigint;
+}
+
+export function fileIdentity(st: BigIntStats): FileIdentity {
+  return { dev: st.dev, ino: st.ino, size: st.size, mtimeNs: st.mtimeNs, ctimeNs: st.ctimeNs };
+}
+
+/** The identity as text, for a cache key: `dev ino size mtimeNs ctimeNs`. */
+export function identityText(id: FileIdentity): string {
+  return `${id.dev} ${id.ino} ${id.size} ${id.mtimeNs} ${id.ctimeNs}`;
+}
+
 /** `name` inside the directory open as `dirFd`. */
 export const inDir = (dirFd: number, name: string): string => `/proc/self/fd/${dirFd}/${name}`;
 
@@ -89,7 +113,9 @@ export function readCacheFile(dirFd: number, name: string, minSize: number, maxS
     const st = fstatSync(fd);
     if (!st.isFile() || st.uid !== process.geteuid?.() || (st.mode & 0o022) !== 0) return null;
     if (st.size < minSize || st.size > maxSize) return null;
-    const file = new Uint8Array(st.size);
+    // Its own ArrayBuffer, not zero-filled (every byte is read into it before it is returned):
+    // zeroing and then overwriting a file of megabytes costs a copy for nothing.
+    const file: Uint8Array = Buffer.allocUnsafeSlow(st.size);
     let total = 0;
     while (total < file.length) {
       const got = readSync(fd, file, total, file.length - total, total);
@@ -137,4 +163,56 @@ export function writeCacheFile(dirFd: number, name: string, parts: readonly Uint
     }
     return false;
   }
+}
+
+/** How much one family of cache files may hold, in files and in bytes. */
+export interface CacheBudget {
+  files: number;
+  bytes: number;
+}
+
+/**
+ * Keeps the files of the cache directory `dirFd` whose names start with `prefix` within `budget`
+ * by removing the oldest (by mtime: the time they were written) first; `keep` (the file just
+ * written) is never removed. For families with one file per something that keeps coming (a file
+ * per binary): the directory is usually a tmpfs, held in memory until reboot. Only regular files
+ * of ours are counted and removed; failures are silent. Returns how many files were removed.
+ */
+export function pruneCacheFiles(dirFd: number, prefix: string, budget: CacheBudget, keep: string): number {
+  const euid = process.geteuid?.();
+  let names: string[];
+  try {
+    names = readdirSync(inDir(dirFd, '')).filter((n) => n.startsWith(prefix));
+  } catch {
+    return 0;
+  }
+  const files: { name: string; size: number; mtimeMs: number }[] = [];
+  let total = 0;
+  for (const name of names) {
+    try {
+      const st = lstatSync(inDir(dirFd, name));
+      if (!st.isFile() || st.uid !== euid) continue;
+      files.push({ name, size: st.size, mtimeMs: st.mtimeMs });
+      total += st.size;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  if (files.length <= budget.files && total <= budget.bytes) return 0;
+  files.sort((a, b) => a.mtimeMs - b.mtimeMs);
+  let count = files.length;
+  let removed = 0;
+  for (const f of files) {
+    if (count <= budget.files && total <= budget.bytes) break;
+    if (f.name === keep) continue;
+    try {
+      unlinkSync(inDir(dirFd, f.name));
+      removed++;
+      count--;
+      total -= f.size;
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return removed;
 }

@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import * as vm from 'node:vm';
-import { cacheDirFromEnv, openCacheDir, readCacheFile, writeCacheFile } from './cache-dir.js';
+import { cacheDirFromEnv, fileIdentity, identityText, openCacheDir, readCacheFile, writeCacheFile } from './cache-dir.js';
 import { crc32 } from './crc32.js';
 
 /** Bump when the layout below changes: an old file then reads as a miss. */
@@ -94,7 +94,7 @@ function readSource(file: string): Source {
       if (got <= 0) throw new Error(`${file}: short read`);
       total += got;
     }
-    const key = [file, process.version, process.arch, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(' ');
+    const key = [file, process.version, process.arch, identityText(fileIdentity(st))].join(' ');
     return { text: bytes.toString('utf8'), key };
   } finally {
     closeSync(fd);

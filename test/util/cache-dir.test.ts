@@ -1,11 +1,11 @@
 // The root-only cache directory's helpers, shared by the kallsyms and code caches, and the
 // unique names every temporary file ebpf-otel creates is given.
 import assert from 'node:assert/strict';
-import { chmodSync, closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { openCacheDir, readCacheFile, uniqueSuffix, writeCacheFile } from '../../src/util/cache-dir.js';
+import { openCacheDir, pruneCacheFiles, readCacheFile, uniqueSuffix, writeCacheFile } from '../../src/util/cache-dir.js';
 import { createExclusiveFile, saveAside, writeOutputFile } from '../../src/util/files.js';
 
 test('uniqueSuffix: a different name at every call, pid first', () => {
@@ -45,6 +45,32 @@ test('writeCacheFile replaces atomically with a 0600 file and leaves no temporar
   mkdirSync(join(dir, 'real'), { mode: 0o700 });
   symlinkSync(join(dir, 'real'), join(dir, 'linked'));
   assert.equal(openCacheDir(join(dir, 'linked'), true), null, 'a symlinked directory is refused');
+});
+
+test('pruneCacheFiles keeps a family within its budget of files and bytes, oldest out first, the new file kept', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-prune-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const cache = join(dir, 'c');
+  const fd = openCacheDir(cache, true);
+  assert.ok(fd !== null);
+  try {
+    const now = Date.now() / 1000;
+    // f0 oldest ... f4 newest, 100 bytes each; f0 is the one just written (kept whatever its age).
+    for (let i = 0; i < 5; i++) {
+      writeFileSync(join(cache, `fam-${i}`), Buffer.alloc(100), { mode: 0o600 });
+      utimesSync(join(cache, `fam-${i}`), now - 100 + i, now - 100 + i);
+    }
+    writeFileSync(join(cache, 'other'), Buffer.alloc(5000), { mode: 0o600 });
+    writeFileSync(join(dir, 'outside'), Buffer.alloc(5000));
+    symlinkSync(join(dir, 'outside'), join(cache, 'fam-link'));
+    assert.equal(pruneCacheFiles(fd, 'fam-', { files: 5, bytes: 500 }, 'fam-0'), 0, 'within budget: nothing removed');
+    assert.equal(pruneCacheFiles(fd, 'fam-', { files: 3, bytes: 10000 }, 'fam-0'), 2);
+    assert.deepEqual(readdirSync(cache).sort(), ['fam-0', 'fam-3', 'fam-4', 'fam-link', 'other']);
+    assert.equal(pruneCacheFiles(fd, 'fam-', { files: 10, bytes: 150 }, 'fam-0'), 2, 'bytes count too');
+    assert.deepEqual(readdirSync(cache).sort(), ['fam-0', 'fam-link', 'other'], 'other families and symlinks untouched');
+  } finally {
+    closeSync(fd);
+  }
 });
 
 test('output files and files set aside get fresh names, never reuse one, and leave no temporary behind', (t) => {
