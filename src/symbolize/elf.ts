@@ -1,7 +1,12 @@
 // ELF64 little-endian reader for symbolization: headers first, then only the sections a lookup
 // needs (symbol and string tables, the build-id note). Never reads a whole multi-hundred-MB file.
+// The symbol index of a file (not of a buffer) is kept in the boot-scoped file-facts cache
+// (elf-symbol-cache.ts), so that a binary seen by an earlier run is not indexed again.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
+import { cacheDirFromEnv, fileIdentity, type FileIdentity } from '../util/cache-dir.js';
+import { readFact, writeFact } from '../util/file-facts-cache.js';
+import { decodeSymbolIndex, encodeSymbolIndex, SYMBOL_INDEX_FACT, type SymbolIndexArrays } from './elf-symbol-cache.js';
 
 /** Malformed, truncated or unsupported input. Every failure to parse surfaces as this type. */
 export class ElfError extends Error {
@@ -17,6 +22,8 @@ export class ElfError extends Error {
 /** Random-access bytes: a file, or a buffer (the vDSO image read from /proc/PID/mem). */
 export interface ByteSource {
   readonly size: number;
+  /** The identity of the file read (none for a buffer): what facts cached about it are keyed by. */
+  readonly identity?: FileIdentity;
   /** Up to `length` bytes at `offset`; shorter only at the end of the source. */
   read(offset: number, length: number): Buffer;
   close(): void;
@@ -37,9 +44,11 @@ export class BufferSource implements ByteSource {
 export class FileSource implements ByteSource {
   private fd: number | null;
   readonly size: number;
+  readonly identity: FileIdentity;
   private constructor(fd: number) {
     this.fd = fd;
-    this.size = fstatSync(fd).size;
+    this.identity = fileIdentity(fstatSync(fd, { bigint: true }));
+    this.size = Number(this.identity.size);
   }
   /** Opens `path` read-only; throws ElfError('EIO') when it cannot. */
   static open(path: string): FileSource {
@@ -190,22 +199,20 @@ export function parseBuildIdNote(buf: Buffer): string | undefined {
   return undefined;
 }
 
-/** The symbol index built lazily from .symtab and .dynsym. */
-interface SymbolIndex {
-  /**
-   * Addresses are stored as doubles relative to `base` (0 unless the file's symbols sit above
-   * 2^53, as an old vDSO linked at 0xffffffffff700000 does), so lookups avoid BigInt arithmetic.
-   */
-  base: bigint;
-  starts: Float64Array;
-  ends: Float64Array;
-  /** Running maximum of `ends`, so lookups can stop walking back over overlapping symbols. */
-  maxEnds: Float64Array;
-  /** Per entry: which string table (index into `strtabs`) and offset of the name. */
-  strtabOf: Uint8Array;
-  nameOff: Uint32Array;
+/** The symbol index built lazily from .symtab and .dynsym (or read back from the cache). */
+interface SymbolIndex extends SymbolIndexArrays {
   names: (string | undefined)[];
-  strtabs: Buffer[];
+  /**
+   * The string tables of `strtabSections` as read to build the index; none when it came from the
+   * cache: names are then read from the file one by one (stringAt).
+   */
+  strtabs: (Buffer | undefined)[];
+  fromCache: boolean;
+}
+
+/** The symbol index's arrays, and whether they came from the cache (for tests and --verbose). */
+export interface IndexedSymbols extends Readonly<SymbolIndexArrays> {
+  fromCache: boolean;
 }
 
 /**
@@ -330,6 +337,11 @@ export class ElfFile {
     this.src.close();
   }
 
+  /** The identity of the file this was read from; undefined for a buffer. */
+  get identity(): FileIdentity | undefined {
+    return this.src.identity;
+  }
+
   section(name: string): ElfSection | undefined {
     return this.sections.find((s) => s.name === name);
   }
@@ -443,8 +455,8 @@ export class ElfFile {
     return out;
   }
 
-  private readSymbolTables(): { source: 'symtab' | 'dynsym'; data: Buffer; entsize: number; count: number; strtab: Buffer }[] {
-    const out: { source: 'symtab' | 'dynsym'; data: Buffer; entsize: number; count: number; strtab: Buffer }[] = [];
+  private readSymbolTables(): SymbolTable[] {
+    const out: SymbolTable[] = [];
     for (const type of [SHT_SYMTAB, SHT_DYNSYM]) {
       for (const s of this.sections) {
         if (s.type !== type) continue;
@@ -456,7 +468,7 @@ export class ElfFile {
           this.problems.push(`${s.name}: bad string table link ${s.link}`);
           continue;
         }
-        out.push({ source: type === SHT_SYMTAB ? 'symtab' : 'dynsym', data, entsize, count, strtab: this.sectionData(strSec) });
+        out.push({ source: type === SHT_SYMTAB ? 'symtab' : 'dynsym', data, entsize, count, strtab: this.sectionData(strSec), strtabSection: s.link });
       }
     }
     return out;
@@ -473,7 +485,7 @@ export class ElfFile {
     const j = this.covering(ix, vaddr);
     if (j < 0) return undefined;
     const start = ix.base + BigInt(ix.starts[j]!);
-    return { name: symbolName(ix, j), start, end: ix.base + BigInt(ix.ends[j]!), offset: vaddr - start };
+    return { name: this.nameOf(ix, j), start, end: ix.base + BigInt(ix.ends[j]!), offset: vaddr - start };
   }
 
   /**
@@ -487,7 +499,47 @@ export class ElfFile {
 
   /** The name of index entry `j` (from `symbolAt`). */
   symbolName(j: number): string {
-    return symbolName(this.symbolIndex(), j);
+    return this.nameOf(this.symbolIndex(), j);
+  }
+
+  /** The index's arrays (building or reading the index first). */
+  indexedSymbols(): IndexedSymbols {
+    return this.symbolIndex();
+  }
+
+  /** The (decoded once) name of index entry `j`. */
+  private nameOf(ix: SymbolIndex, j: number): string {
+    let name = ix.names[j];
+    if (name === undefined) {
+      const t = ix.strtabOf[j]!;
+      const strtab = ix.strtabs[t];
+      name = strtab ? cstr(strtab, ix.nameOff[j]!) : this.stringAt(this.sections[ix.strtabSections[t]!], ix.nameOff[j]!);
+      ix.names[j] = name;
+    }
+    return name;
+  }
+
+  /**
+   * The NUL-terminated string at `off` in string table `sec`, read from the file by itself: what
+   * cstr finds there in the whole table (sectionData), without reading megabytes of names (a
+   * large C++ binary's .strtab) for the few a profile shows.
+   */
+  private stringAt(sec: ElfSection | undefined, off: number): string {
+    if (!sec || sec.type === SHT_NOBITS || sec.offset >= this.src.size) return '';
+    const limit = Math.min(sec.size, this.src.size - sec.offset);
+    if (off >= limit) return '';
+    try {
+      for (let chunk = 256; ; chunk *= 4) {
+        const len = Math.min(chunk, limit - off);
+        const bytes = this.src.read(sec.offset + off, len);
+        const end = bytes.indexOf(0);
+        if (end >= 0) return bytes.toString('utf8', 0, end);
+        if (len === limit - off || bytes.length < len) return bytes.toString('utf8');
+      }
+    } catch (e) {
+      this.problems.push(`symbol names: ${(e as Error).message}`);
+      return '';
+    }
   }
 
   /** Index of the entry covering `vaddr`, or -1. */
@@ -515,10 +567,33 @@ export class ElfFile {
     return -1;
   }
 
-  /** Builds (once) the sorted, de-duplicated address index. Names stay undecoded until looked up. */
+  /**
+   * The sorted, de-duplicated address index: read from the cache, or built (once) and stored
+   * there. Names stay undecoded until looked up.
+   */
   private symbolIndex(): SymbolIndex {
     if (this.index) return this.index;
-    let tables: ReturnType<ElfFile['readSymbolTables']> = [];
+    const identity = this.src.identity;
+    const cacheDir = identity ? cacheDirFromEnv() : null;
+    const stored = identity ? readFact(cacheDir, SYMBOL_INDEX_FACT, identity) : null;
+    const cached = stored ? decodeSymbolIndex(stored, this.sections.length) : null;
+    if (cached) {
+      const strtabs = new Array<Buffer | undefined>(cached.strtabSections.length);
+      this.index = { ...cached, names: new Array<string | undefined>(cached.starts.length), strtabs, fromCache: true };
+      return this.index;
+    }
+    const problemsBefore = this.problems.length;
+    const built = this.buildSymbolIndex();
+    // Only an index built without trouble is stored: a damaged file's problems are then
+    // reported again by every run that reads it, not only by the first.
+    const payload = identity && this.problems.length === problemsBefore ? encodeSymbolIndex(built) : null;
+    if (identity && payload) writeFact(cacheDir, SYMBOL_INDEX_FACT, identity, payload);
+    this.index = built;
+    return built;
+  }
+
+  private buildSymbolIndex(): SymbolIndex {
+    let tables: SymbolTable[] = [];
     try {
       tables = this.readSymbolTables();
     } catch (e) {
@@ -542,10 +617,12 @@ export class ElfFile {
       max: -Infinity,
     };
     const strtabs: Buffer[] = [];
+    const strtabSections: number[] = [];
     for (const t of tables) {
       const strIdx = strtabs.length;
       if (strIdx > 255) break;
       strtabs.push(t.strtab);
+      strtabSections.push(t.strtabSection);
       if (t.entsize % 4 !== 0) continue;
       // The table viewed as 32-bit words (an aligned copy when it is not aligned): far faster
       // than Buffer reads per field.
@@ -595,9 +672,30 @@ export class ElfFile {
       return sec && sec.size > 0 && start >= secAddr ? secAddr + sec.size : start + 1;
     };
     computeEnds(starts, uSize, sectionEnd, ends, maxEnds);
-    this.index = { base, starts, ends, maxEnds, strtabOf: entries.strtabOf, nameOff: entries.nameOff, names: new Array<string | undefined>(m), strtabs };
-    return this.index;
+    return {
+      base,
+      starts,
+      ends,
+      maxEnds,
+      strtabOf: entries.strtabOf,
+      nameOff: entries.nameOff,
+      strtabSections: Uint32Array.from(strtabSections),
+      names: new Array<string | undefined>(m),
+      strtabs,
+      fromCache: false,
+    };
   }
+}
+
+/** One symbol table as read, with its string table. */
+interface SymbolTable {
+  source: 'symtab' | 'dynsym';
+  data: Buffer;
+  entsize: number;
+  count: number;
+  strtab: Buffer;
+  /** The section index of `strtab`. */
+  strtabSection: number;
 }
 
 /** Function symbols gathered from the symbol tables, columnar (see collectFunctions). */
@@ -752,16 +850,6 @@ export function sortByAddressRankIndex(vals: Float64Array, rank: Uint8Array, n: 
   const mask = rankScale - 1;
   for (let k = 0; k < n; k++) order[k] = words[2 * k + lo]! & mask;
   return order;
-}
-
-/** The (decoded once) name of index entry `j`. */
-function symbolName(ix: SymbolIndex, j: number): string {
-  let name = ix.names[j];
-  if (name === undefined) {
-    name = cstr(ix.strtabs[ix.strtabOf[j]!]!, ix.nameOff[j]!);
-    ix.names[j] = name;
-  }
-  return name;
 }
 
 function cstr(buf: Buffer, off: number): string {
