@@ -1,8 +1,12 @@
 // --unwind auto: does a binary keep frame pointers? Its CFI says so: code built with frame
 // pointers switches the CFA to rbp in the prologue of (nearly) every function; code built
 // without them keeps it on rsp except in the few functions that need a frame (alloca, VLAs).
+// The result depends on the files' bytes only, so it is kept in the boot-scoped file-facts cache
+// (util/file-facts-cache.ts): decoding the sample cost 4-10 ms per binary at every run.
 import type { ElfFile } from '../symbolize/elf.js';
 import type { CodeAt } from '../symbolize/index.js';
+import { cacheDirFromEnv, identityText } from '../util/cache-dir.js';
+import { readFact, writeFact, type FactKind } from '../util/file-facts-cache.js';
 import { fdeRows, type Fde } from './cfi.js';
 import { cfiTableOf } from './table.js';
 import { RBP } from './unwinder.js';
@@ -30,12 +34,57 @@ export interface FpCensus {
   keepsFramePointers: boolean;
 }
 
+/**
+ * Bump whenever the census is taken differently (SAMPLE, the early stop, FP_SHARE, what counts
+ * as a frame): a census taken by other rules then reads as a miss.
+ */
+export const FP_CENSUS_FACT: FactKind = { name: 'fp-census', version: 1 };
+
 const census = new WeakMap<ElfFile, FpCensus>();
 
-/** The frame-pointer census of a binary (cached per parsed file). */
+/**
+ * The frame-pointer census of a binary: kept per parsed file, and across runs in the cache when
+ * both files are files (a buffer has no identity to key it by).
+ */
 export function fpCensus(elf: ElfFile, debug: ElfFile | null = null): FpCensus {
   const known = census.get(elf);
   if (known) return known;
+  const identity = elf.identity;
+  // The debug file's CFI counts too: its identity is part of the key.
+  const detail = debug === null ? 'no-debug' : debug.identity ? `debug ${identityText(debug.identity)}` : null;
+  const cacheDir = identity && detail !== null ? cacheDirFromEnv() : null;
+  const stored = identity && detail !== null ? decodeCensus(readFact(cacheDir, FP_CENSUS_FACT, identity, detail)) : null;
+  if (stored) {
+    census.set(elf, stored);
+    return stored;
+  }
+  const result = takeCensus(elf, debug);
+  // Not a census of nothing: CFI that could not be read (an I/O error) is no fact about the file.
+  if (identity && detail !== null && result.functions > 0) writeFact(cacheDir, FP_CENSUS_FACT, identity, encodeCensus(result), detail);
+  census.set(elf, result);
+  return result;
+}
+
+// The census as a cache payload: functions, withFrame, rbpBased, keepsFramePointers (0/1), u32 LE.
+function encodeCensus(c: FpCensus): Uint8Array {
+  const payload = Buffer.alloc(16);
+  payload.writeUInt32LE(c.functions, 0);
+  payload.writeUInt32LE(c.withFrame, 4);
+  payload.writeUInt32LE(c.rbpBased, 8);
+  payload.writeUInt32LE(c.keepsFramePointers ? 1 : 0, 12);
+  return payload;
+}
+
+function decodeCensus(payload: Uint8Array | null): FpCensus | null {
+  if (payload === null || payload.length !== 16) return null;
+  const b = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const keeps = b.readUInt32LE(12);
+  if (keeps > 1) return null;
+  return { functions: b.readUInt32LE(0), withFrame: b.readUInt32LE(4), rbpBased: b.readUInt32LE(8), keepsFramePointers: keeps === 1 };
+}
+
+/** Decodes the CFI of a sample of the binary's functions. */
+function takeCensus(elf: ElfFile, debug: ElfFile | null): FpCensus {
   let functions = 0;
   let withFrame = 0;
   let rbpBased = 0;
@@ -70,9 +119,7 @@ export function fpCensus(elf: ElfFile, debug: ElfFile | null = null): FpCensus {
     if (frame) withFrame++;
     if (rbp) rbpBased++;
   }
-  const result = { functions, withFrame, rbpBased, keepsFramePointers: withFrame > 0 && rbpBased / withFrame >= FP_SHARE };
-  census.set(elf, result);
-  return result;
+  return { functions, withFrame, rbpBased, keepsFramePointers: withFrame > 0 && rbpBased / withFrame >= FP_SHARE };
 }
 
 /** A step through 0..n-1 that visits every index once and scatters neighbours (coprime with n). */
