@@ -131,6 +131,18 @@ export function readCacheFile(dirFd: number, name: string, minSize: number, maxS
 }
 
 /**
+ * `file` (a cache file's bytes) as a Buffer on the same memory if it is at least `headerSize`
+ * bytes and starts with `magic` followed by `version` (u32 LE), else null: the opening check
+ * of every cache format here, which all put their magic and version there.
+ */
+export function checkedHeader(file: Uint8Array, magic: Buffer, version: number, headerSize: number): Buffer | null {
+  if (file.length < headerSize || headerSize < magic.length + 4) return null;
+  const buf = Buffer.from(file.buffer, file.byteOffset, file.length);
+  if (!buf.subarray(0, magic.length).equals(magic) || buf.readUInt32LE(magic.length) !== version) return null;
+  return buf;
+}
+
+/**
  * Replaces file `name` in the cache directory `dirFd` atomically: a new file (O_EXCL|O_NOFOLLOW,
  * mode 0600: nothing pre-planted can be written through) renamed over the old one, so a reader
  * sees the old file or the new one, never half of one. Returns false on any failure.

@@ -18,7 +18,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import * as vm from 'node:vm';
-import { cacheDirFromEnv, fileIdentity, identityText, openCacheDir, readCacheFile, writeCacheFile } from './cache-dir.js';
+import { cacheDirFromEnv, checkedHeader, fileIdentity, identityText, openCacheDir, readCacheFile, writeCacheFile } from './cache-dir.js';
 import { crc32 } from './crc32.js';
 
 /** Bump when the layout below changes: an old file then reads as a miss. */
@@ -110,9 +110,8 @@ interface Parsed {
 
 /** The labels and V8 data of cache file `file` for `key`, or null if anything about it is off. */
 export function parseCodeCache(file: Uint8Array, key: string): Parsed | null {
-  if (file.length < HEADER_SIZE) return null;
-  const buf = Buffer.from(file.buffer, file.byteOffset, file.length);
-  if (!buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(8) !== CODE_CACHE_FORMAT_VERSION) return null;
+  const buf = checkedHeader(file, MAGIC, CODE_CACHE_FORMAT_VERSION, HEADER_SIZE);
+  if (buf === null) return null;
   const keyBytes = buf.readUInt32LE(12);
   const labelBytes = buf.readUInt32LE(16);
   const dataBytes = buf.readUInt32LE(20);

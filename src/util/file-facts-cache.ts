@@ -11,6 +11,7 @@
 // helpers, and their number and total size bounded (pruneCacheFiles). Every failure is a miss.
 import { closeSync } from 'node:fs';
 import {
+  checkedHeader,
   identityText,
   openCacheDir,
   pruneCacheFiles,
@@ -85,9 +86,8 @@ export function encodeFact(key: string, payload: Uint8Array): Uint8Array[] {
 
 /** The payload of `file` if it is an intact entry for `key` (a view on `file`), else null. */
 export function decodeFact(file: Uint8Array, key: string): Uint8Array | null {
-  if (file.length < HEADER_SIZE) return null;
-  const buf = Buffer.from(file.buffer, file.byteOffset, file.length);
-  if (!buf.subarray(0, 8).equals(MAGIC) || buf.readUInt32LE(8) !== FILE_FACTS_FORMAT_VERSION) return null;
+  const buf = checkedHeader(file, MAGIC, FILE_FACTS_FORMAT_VERSION, HEADER_SIZE);
+  if (buf === null) return null;
   const keyBytes = buf.readUInt32LE(12);
   const payloadBytes = buf.readUInt32LE(16);
   const payloadAt = HEADER_SIZE + align8(keyBytes);

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { chmodSync, closeSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { test, type TestContext } from 'node:test';
 import { openCacheDir, pruneCacheFiles, readCacheFile, uniqueSuffix, writeCacheFile } from '../../src/util/cache-dir.js';
 import { createExclusiveFile, saveAside, writeOutputFile } from '../../src/util/files.js';
 
@@ -15,12 +15,18 @@ test('uniqueSuffix: a different name at every call, pid first', () => {
   assert.ok([...names].every((n) => n.startsWith(`${process.pid}.`) && /^[0-9a-z.]+$/.test(n)));
 });
 
-test('writeCacheFile replaces atomically with a 0600 file and leaves no temporary file; readCacheFile reads it back', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-cachedir-'));
+/** A temp dir (removed after the test) and a cache directory opened in it. */
+function tempCacheDir(t: TestContext, prefix: string): { dir: string; cache: string; fd: number } {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const cache = join(dir, 'c');
   const fd = openCacheDir(cache, true);
   assert.ok(fd !== null);
+  return { dir, cache, fd };
+}
+
+test('writeCacheFile replaces atomically with a 0600 file and leaves no temporary file; readCacheFile reads it back', (t) => {
+  const { dir, cache, fd } = tempCacheDir(t, 'ebpf-otel-cachedir-');
   try {
     assert.equal(statSync(cache).mode & 0o777, 0o700);
     assert.ok(writeCacheFile(fd, 'f.bin', [Buffer.from('ab'), Buffer.from('cd')]));
@@ -48,11 +54,7 @@ test('writeCacheFile replaces atomically with a 0600 file and leaves no temporar
 });
 
 test('pruneCacheFiles keeps a family within its budget of files and bytes, oldest out first, the new file kept', (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-prune-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
-  const cache = join(dir, 'c');
-  const fd = openCacheDir(cache, true);
-  assert.ok(fd !== null);
+  const { dir, cache, fd } = tempCacheDir(t, 'ebpf-otel-prune-');
   try {
     const now = Date.now() / 1000;
     // f0 oldest ... f4 newest, 100 bytes each; f0 is the one just written (kept whatever its age).
