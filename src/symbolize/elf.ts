@@ -210,7 +210,7 @@ interface SymbolIndex extends SymbolIndexArrays {
   fromCache: boolean;
 }
 
-/** The symbol index's arrays, and whether they came from the cache (for tests and --verbose). */
+/** The symbol index's arrays, and whether they came from the cache (what the cache tests compare). */
 export interface IndexedSymbols extends Readonly<SymbolIndexArrays> {
   fromCache: boolean;
 }
