@@ -7,7 +7,7 @@
 // it was missing, stale or rejected, or when this run's command had never contributed to it.
 //
 // The cache lives in the root-only cache directory (util/cache-dir.ts: /run/ebpf-otel, tmpfs, so
-// boot-scoped), one file per Node version and architecture, keyed by the bundle file's identity
+// boot-scoped), one file per Node version, architecture and command, keyed by the bundle file's identity
 // (device, inode, size, mtime, ctime: any rewrite or replacement of the bundle changes one) and
 // checked with a CRC-32 before V8 sees it (V8 release builds do not checksum code caches). Every
 // failure is silent and ends in a plain require of the bundle.
@@ -39,15 +39,18 @@ const MAX_FILE_SIZE = 64 << 20;
 const AFTER_REJECT = 1;
 
 /**
- * The cache file of this Node and these Node options: V8 rejects data made by another version or
- * under other V8 flags (measured: with and without --max-semi-space-size=1, which the shebang
- * passes and `node bin/ebpf-otel.cjs` does not), so runs started both ways would otherwise
- * reject and rewrite each other's file at every run. The options go into the name as a CRC-32.
+ * The cache file of this Node, these Node options and this command (`label`): V8 rejects data
+ * made by another version or under other V8 flags (measured: with and without
+ * --max-semi-space-size=1, which the shebang passes and `node bin/ebpf-otel.cjs` does not), so
+ * runs started both ways would otherwise reject and rewrite each other's file at every run. The
+ * options go into the name as a CRC-32. One file per command: V8 deserializes every function of
+ * a cache at load, and a file shared by every command had grown to ~460 KB, ~10-15 ms of CPU at
+ * each start (biolatency: median 86 -> 72 ms of task-clock with its own ~200 KB file).
  */
-export function codeCacheFileName(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? ''): string {
+export function codeCacheFileName(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '', label = ''): string {
   const flags = [...execArgv, nodeOptions].join('\0');
   const tag = flags === '' ? '' : `-${crc32(Buffer.from(flags, 'utf8')).toString(16).padStart(8, '0')}`;
-  return `code-cache-${process.version}-${process.arch}${tag}.bin`;
+  return `code-cache-${process.version}-${process.arch}${tag}${label === '' ? '' : `-${label}`}.bin`;
 }
 
 /** What happened to the cache on load. */
@@ -142,23 +145,23 @@ export function encodeCodeCache(key: string, labels: readonly string[], data: Ui
  * The cache file's content for `key` (null: none usable), or undefined when the directory is not
  * one we can use (cannot be created, or not safe): then there is nothing to gain from this loader.
  */
-function readCodeCache(dir: string, key: string): Parsed | null | undefined {
+function readCodeCache(dir: string, name: string, key: string): Parsed | null | undefined {
   const dirFd = openCacheDir(dir, true);
   if (dirFd === null) return undefined;
   try {
-    const file = readCacheFile(dirFd, codeCacheFileName(), HEADER_SIZE, MAX_FILE_SIZE);
+    const file = readCacheFile(dirFd, name, HEADER_SIZE, MAX_FILE_SIZE);
     return file === null ? null : parseCodeCache(file, key);
   } finally {
     closeSync(dirFd);
   }
 }
 
-function writeCodeCache(dir: string, key: string, labels: readonly string[], data: Uint8Array, afterReject: boolean): boolean {
+function writeCodeCache(dir: string, name: string, key: string, labels: readonly string[], data: Uint8Array, afterReject: boolean): boolean {
   if (data.length === 0 || HEADER_SIZE + data.length > MAX_FILE_SIZE) return false;
   const dirFd = openCacheDir(dir, true);
   if (dirFd === null) return false;
   try {
-    return writeCacheFile(dirFd, codeCacheFileName(), encodeCodeCache(key, labels, data, afterReject));
+    return writeCacheFile(dirFd, name, encodeCodeCache(key, labels, data, afterReject));
   } finally {
     closeSync(dirFd);
   }
@@ -181,7 +184,8 @@ export function loadWithCodeCache(file: string, options: CodeCacheOptions = {}):
     if (dir === null) return null;
     const label = options.label ?? '';
     const source = readSource(file);
-    const cached = readCodeCache(dir, source.key);
+    const name = codeCacheFileName(process.execArgv, process.env.NODE_OPTIONS ?? '', label);
+    const cached = readCodeCache(dir, name, source.key);
     if (cached === undefined) return null;
     const script = new vm.Script(Module.wrap(source.text), {
       filename: file,
@@ -207,7 +211,7 @@ export function loadWithCodeCache(file: string, options: CodeCacheOptions = {}):
       if (state === 'hit' && (!succeeded || known.includes(label))) return false;
       try {
         const labels = succeeded && !known.includes(label) ? [...known, label] : known;
-        return writeCodeCache(dir, source.key, labels, script.createCachedData(), state === 'rejected');
+        return writeCodeCache(dir, name, source.key, labels, script.createCachedData(), state === 'rejected');
       } catch {
         return false;
       }

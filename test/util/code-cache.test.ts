@@ -36,7 +36,7 @@ function fixture(t: TestContext, tag = 'a'): Fixture {
   const file = join(dir, 'mod.cjs');
   writeFileSync(file, SOURCE(tag));
   const cacheDir = join(dir, 'cache');
-  return { dir, cacheDir, file, cacheFile: join(cacheDir, codeCacheFileName()) };
+  return { dir, cacheDir, file, cacheFile: join(cacheDir, codeCacheFileName(process.execArgv, process.env.NODE_OPTIONS ?? '', 'cpuprofile')) };
 }
 
 interface Mod {
@@ -119,15 +119,19 @@ test('stack traces and errors name the file and its lines, with or without the c
   }
 });
 
-test('a new command adds to the cache after a successful run only; a failed run adds nothing', (t) => {
+test('each command has a file of its own: another command neither loads nor rewrites it', (t) => {
   const f = fixture(t);
   assert.equal(run(f, 'cpuprofile').saved, true);
-  assert.deepEqual(run(f, 'offcpu', 2), { state: 'hit', saved: false, sum: 20, tag: 'a' }, 'a failed run compiled little of its command');
-  assert.equal(run(f, 'offcpu', 0).saved, true, 'a successful run of a new command rewrites');
-  const written = readFileSync(f.cacheFile);
-  assert.deepEqual(parseCodeCache(written, keyOf(written))?.labels, ['cpuprofile', 'offcpu']);
+  const cpuprofileFile = readFileSync(f.cacheFile);
+  const offcpuFile = join(f.cacheDir, codeCacheFileName(process.execArgv, process.env.NODE_OPTIONS ?? '', 'offcpu'));
+  assert.deepEqual(run(f, 'offcpu', 2), { state: 'miss', saved: true, sum: 20, tag: 'a' }, 'its own file: a miss, even with cpuprofile cached');
+  assert.deepEqual(parseCodeCache(readFileSync(offcpuFile), keyOf(readFileSync(offcpuFile)))?.labels, [], 'a failed run does not record its command');
+  assert.equal(run(f, 'offcpu', 0).saved, true, 'the first successful run of the command rewrites its file');
+  assert.deepEqual(parseCodeCache(readFileSync(offcpuFile), keyOf(readFileSync(offcpuFile)))?.labels, ['offcpu']);
   assert.deepEqual(run(f, 'offcpu'), { state: 'hit', saved: false, sum: 20, tag: 'a' });
-  assert.equal(run(f, '').saved, false, 'no label: nothing to add');
+  assert.ok(readFileSync(f.cacheFile).equals(cpuprofileFile), "cpuprofile's file untouched");
+  assert.equal(run(f, '').saved, true, 'no command: a file of its own too');
+  assert.equal(run(f, '').saved, false, 'and nothing to add once it hits');
 });
 
 test('a miss writes even after a failed run, without recording its command', (t) => {
@@ -175,11 +179,11 @@ test('a well-formed file whose data V8 rejects is rewritten with data it accepts
   const key = keyOf(readFileSync(f.cacheFile));
   const parts = encodeCodeCache(key, ['cpuprofile'], Buffer.alloc(4096, 0x5a));
   writeFileSync(f.cacheFile, Buffer.concat(parts), { mode: 0o600 });
-  assert.deepEqual(run(f), { state: 'rejected', saved: true, sum: 20, tag: 'a' });
+  assert.deepEqual(run(f, 'cpuprofile', 1), { state: 'rejected', saved: true, sum: 20, tag: 'a' }, 'rewritten even by a failed run');
   const rewritten = readFileSync(f.cacheFile);
   assert.equal(parseCodeCache(rewritten, key)?.afterReject, true, 'marked as written after a rejection');
-  assert.equal(run(f).state, 'hit');
-  assert.equal(run(f, 'offcpu').saved, true, 'a rewrite after a hit');
+  assert.deepEqual(parseCodeCache(rewritten, key)?.labels, [], 'without its command: the run failed');
+  assert.deepEqual(run(f), { state: 'hit', saved: true, sum: 20, tag: 'a' }, 'a rewrite after a hit: the first successful run adds its command');
   assert.equal(parseCodeCache(readFileSync(f.cacheFile), key)?.afterReject, false, 'clears the mark');
 });
 
@@ -223,13 +227,14 @@ test('an unsafe cache directory is neither read nor written (the caller requires
   assert.equal(run(f).state, 'hit');
 });
 
-test('one cache file per Node version, architecture and set of Node options (V8 rejects the data of others)', () => {
+test('one cache file per Node version, architecture, set of Node options (V8 rejects the data of others) and command', () => {
   const plain = codeCacheFileName([], '');
   assert.equal(plain, `code-cache-${process.version}-${process.arch}.bin`);
   const shebang = codeCacheFileName(['--max-semi-space-size=1'], '');
   assert.match(shebang, new RegExp(`^code-cache-${process.version.replace(/\./g, '\\.')}-${process.arch}-[0-9a-f]{8}\\.bin$`));
   assert.notEqual(codeCacheFileName([], '--max-semi-space-size=1'), plain, 'NODE_OPTIONS count too');
   assert.equal(codeCacheFileName(['--max-semi-space-size=1'], ''), shebang, 'the same options, the same file');
+  assert.equal(codeCacheFileName(['--max-semi-space-size=1'], '', 'tcprtt'), shebang.replace(/\.bin$/, '-tcprtt.bin'), 'and one per command');
 });
 
 test('no cache directory (EBPF_OTEL_CACHE_DIR empty): null before anything ran; a missing file: null, no exception', (t) => {
