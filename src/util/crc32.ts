@@ -1,5 +1,6 @@
 // CRC-32 (IEEE), as zlib computes it: the checksum of the files ebpf-otel caches (kernel symbols,
-// V8 code), which catches truncation that kept a size field consistent, bit rot and stray writes.
+// V8 code, facts about binaries), which catches truncation that kept a size field consistent,
+// bit rot and stray writes.
 import * as zlib from 'node:zlib';
 
 /** CRC-32 table for crc32Js. */
