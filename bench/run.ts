@@ -89,7 +89,8 @@ async function main(): Promise<void> {
     bareNode,
     elapsedS: (Date.now() - started) / 1000,
     reps,
-    command: only ? `BENCH_ONLY=${only.join(',')} npm run bench` : 'npm run bench',
+    // What reproduces this run: the sections and the repetitions, when not the defaults.
+    command: [only ? `BENCH_ONLY=${only.join(',')}` : '', process.env.BENCH_REPS ? `BENCH_REPS=${reps}` : '', 'npm run bench'].filter((w) => w !== '').join(' '),
     failures,
   };
   const results = ensureDir(join(repo, 'bench', 'results'));
