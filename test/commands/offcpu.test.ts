@@ -106,7 +106,10 @@ test('offcpu -p: the named function holds the known blocked time, blocks counted
   assert.ok(named.length > 0, `no stack has ${NAMED}: ${JSON.stringify(profile.stacks.map((s) => s.frames.map((f) => f.name)))}`);
   const main = named.reduce((a, b) => (b.value > a.value ? b : a));
   const names = main.frames.map((f) => f.name);
-  assert.equal(main.count, 20, `20 blocks in one stack: ${names.join(';')}`);
+  // On failure, every stack holding the function and its block count: a block in another stack
+  // says which path (copy or kernel walk) told it apart.
+  const others = named.map((s) => `${s.count}x ${s.frames.map((f) => f.name).join(';')}`).join(' | ');
+  assert.equal(main.count, 20, `20 blocks in one stack: ${names.join(';')}; stacks with ${NAMED}: ${others}`);
   assert.ok(names.indexOf('main') >= 0 && names.indexOf('main') < names.indexOf(NAMED), `main is above ${NAMED}: ${names.join(';')}`);
   // Kernel stacks start exactly at the tracepoint's caller: nothing of ours, nothing of the
   // scheduler skipped.
