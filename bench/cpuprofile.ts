@@ -144,12 +144,12 @@ function perfEventPrograms(): Map<number, ProgCost> {
 }
 
 /**
- * How long a tool's perf_event programs run in the kernel while it profiles `seconds` at `hz`:
- * run time and count summed over the programs that were not loaded before it started, read just
- * before it is stopped. Every CPU's runs count (the tools sample every CPU and filter by PID in the
- * program), so the share of one CPU is an upper bound of what the profiled process loses to the
- * program. The sampling interrupt itself, common to every sampling profiler (perf included), is
- * not in it.
+ * How long a tool's perf_event programs run in the kernel while it profiles for `seconds` (the
+ * rate is in `spec`): run time and count summed over the programs that were not loaded before it
+ * started, read just before it is stopped. Every CPU's runs count (the tools sample every CPU and
+ * filter by PID in the program), and so do runs between load and "attached", so the share of one
+ * CPU is an upper bound of what the profiled process loses to the program. The sampling
+ * interrupt itself, common to every sampling profiler (perf included), is not in it.
  */
 async function bpfCost(spec: ToolSpec, seconds: number): Promise<{ usPerRun: number; sharePct: number } | undefined> {
   const before = new Set(perfEventPrograms().keys());

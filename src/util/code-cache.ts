@@ -4,13 +4,13 @@
 // compile it (the same wrapper, the bundle's own file name, so stack traces still name the
 // bundle and its lines) with vm.Script and the cached data from the last run, and at exit the
 // cache is written again with what this run compiled (functions compiled lazily included) when
-// it was missing, stale or rejected, or when this run's command had never contributed to it.
+// it was missing, stale or rejected, or when it was written by a run of its command that failed.
 //
 // The cache lives in the root-only cache directory (util/cache-dir.ts: /run/ebpf-otel, tmpfs, so
-// boot-scoped), one file per Node version, architecture and command, keyed by the bundle file's identity
-// (device, inode, size, mtime, ctime: any rewrite or replacement of the bundle changes one) and
-// checked with a CRC-32 before V8 sees it (V8 release builds do not checksum code caches). Every
-// failure is silent and ends in a plain require of the bundle.
+// boot-scoped), one file per Node version, architecture and command, keyed by the bundle file's
+// identity (device, inode, size, mtime, ctime: any rewrite or replacement of the bundle changes
+// one) and checked with a CRC-32 before V8 sees it (V8 release builds do not checksum code
+// caches). Every failure is silent and ends in a plain require of the bundle.
 //
 // This module is bundled on its own (scripts/build.mjs: dist/bundle/code-cache.cjs) and runs
 // before the CLI bundle: node:fs, node:vm and node:module only, plus node:zlib for the checksum.
