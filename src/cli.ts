@@ -3,7 +3,7 @@ import { Command, CommanderError } from 'commander';
 import { packageVersion } from './util/paths.js';
 import { UserError, messageOf } from './util/errors.js';
 import { closeAllObjects } from './bpf/object.js';
-import { guardStandardStreams } from './util/stdio.js';
+import { stderr, stdout } from './util/stdio.js';
 
 /**
  * Each subcommand's module, loaded on demand: a run loads only the command it runs (start-up is
@@ -23,6 +23,16 @@ function requestedCommand(argv: string[]): string | undefined {
   return argv.slice(2).find((a) => !a.startsWith('-'));
 }
 
+/** Help and usage errors go out as every other line does (util/stdio.ts), with its failure handling. */
+function configureOutput(command: Command): Command {
+  return command.configureOutput({
+    writeOut: (text) => void stdout.write(text),
+    writeErr: (text) => void stderr.write(text),
+    getOutHelpWidth: () => stdout.columns ?? 80,
+    getErrHelpWidth: () => stderr.columns ?? 80,
+  });
+}
+
 async function program(argv: string[]): Promise<Command> {
   const program = new Command('ebpf-otel')
     .description('BCC-style eBPF profiling tools with OpenTelemetry export')
@@ -30,15 +40,15 @@ async function program(argv: string[]): Promise<Command> {
     .option('-v, --verbose', 'show libbpf messages and the hook each tool chose')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
+  configureOutput(program);
   const wanted = requestedCommand(argv);
   const names = wanted !== undefined && wanted in COMMANDS ? [wanted] : Object.keys(COMMANDS);
-  for (const command of await Promise.all(names.map((name) => COMMANDS[name]!()))) program.addCommand(command);
+  for (const command of await Promise.all(names.map((name) => COMMANDS[name]!()))) program.addCommand(configureOutput(command));
   return program;
 }
 
 export async function main(argv: string[]): Promise<void> {
   process.on('exit', closeAllObjects);
-  guardStandardStreams();
   const verbose = argv.includes('-v') || argv.includes('--verbose');
   try {
     await (await program(argv)).parseAsync(argv);
@@ -50,12 +60,12 @@ export async function main(argv: string[]): Promise<void> {
       return;
     }
     if (err instanceof UserError) {
-      process.stderr.write(`ebpf-otel: ${err.message}\n`);
+      stderr.write(`ebpf-otel: ${err.message}\n`);
       process.exitCode = err.exitCode;
       return;
     }
-    process.stderr.write(`ebpf-otel: internal error: ${messageOf(err)}\n`);
-    if (verbose && err instanceof Error && err.stack) process.stderr.write(`${err.stack}\n`);
+    stderr.write(`ebpf-otel: internal error: ${messageOf(err)}\n`);
+    if (verbose && err instanceof Error && err.stack) stderr.write(`${err.stack}\n`);
     process.exitCode = 2;
   }
 }

@@ -21,6 +21,7 @@ import {
 } from './biolatency-reader.js';
 import { collectHistograms, selectHooks } from './histogram-output.js';
 import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
+import { stderr } from '../util/stdio.js';
 
 export interface BiolatencyConfig {
   /** --otlp: also send each printed histogram set as OTLP metrics. */
@@ -204,8 +205,8 @@ export async function runBiolatency(config: BiolatencyConfig): Promise<Histogram
     verbose: config.verbose,
   });
   if (config.verbose) {
-    for (const f of tool.failures) process.stderr.write(`biolatency: ${f.hook} unavailable: ${f.error}\n`);
-    process.stderr.write(`biolatency: attached with ${tool.hook}\n`);
+    for (const f of tool.failures) stderr.write(`biolatency: ${f.hook} unavailable: ${f.error}\n`);
+    stderr.write(`biolatency: attached with ${tool.hook}\n`);
   }
   try {
     return await collectHistograms(

@@ -16,6 +16,7 @@ import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/confi
 import { readProcessInfo, type ProcessInfo } from '../otlp/resource.js';
 import { processStartMonotonicNs, wallClock } from '../util/clock.js';
 import { parseUnwindMode, ringBytes, stackCopySupported, UNWIND_OPTION_HELP, type UnwindMode } from '../unwind/mode.js';
+import { stderr } from '../util/stdio.js';
 
 const PERF_TYPE_SOFTWARE = 1;
 const PERF_COUNT_SW_CPU_CLOCK = 0;
@@ -227,8 +228,8 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   const copies = session && unwind !== 'fp' ? new session.CopySession(tool, symbolizer, 'cpu', unwind) : undefined;
   copies?.start(config.pids);
   if (config.verbose) {
-    for (const f of tool.failures) process.stderr.write(`cpuprofile: ${f.hook} failed: ${f.error}\n`);
-    process.stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
+    for (const f of tool.failures) stderr.write(`cpuprofile: ${f.hook} failed: ${f.error}\n`);
+    stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
   }
 
   const rate = config.period ? `every ${config.period} ns of CPU` : `${config.frequency} Hz`;
@@ -239,10 +240,10 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   copies?.stop();
   const data = readCpuprofile(tool, copies);
   tool.close();
-  if (config.verbose && copies) process.stderr.write(`cpuprofile: ${copies.describe(data.stats.unwound)}\n`);
+  if (config.verbose && copies) stderr.write(`cpuprofile: ${copies.describe(data.stats.unwound)}\n`);
   if (config.verbose && data.firstSampleNs) {
     const ms = Number(data.firstSampleNs - processStartMonotonicNs()) / 1e6;
-    process.stderr.write(`cpuprofile: first sample ${ms.toFixed(1)} ms after launch\n`);
+    stderr.write(`cpuprofile: first sample ${ms.toFixed(1)} ms after launch\n`);
   }
 
   for (const pid of new Set(data.stacks.map((s) => s.pid))) symbolizer.snapshot(pid);

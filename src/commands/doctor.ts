@@ -14,6 +14,7 @@ import { tcprttHooks } from './tcprtt.js';
 import { offcpuHooks } from './offcpu.js';
 import { ElfFile } from '../symbolize/elf.js';
 import type { UprobeOptions } from '../bpf/native.js';
+import { stdout } from '../util/stdio.js';
 
 const BPF_MAP_TYPE_RINGBUF = 27;
 
@@ -101,7 +102,7 @@ export function doctorCommand(): Command {
       out.push(`kernel ${release()}, libbpf ${libbpf}, node ${process.version}`);
       if (!hasBpfPrivileges()) {
         out.push('not root: run `sudo ebpf-otel doctor` to probe the kernel');
-        process.stdout.write(`${out.join('\n')}\n`);
+        stdout.write(`${out.join('\n')}\n`);
         process.exitCode = 1;
         return;
       }
@@ -123,6 +124,6 @@ export function doctorCommand(): Command {
         }
         out.push(`  ${tool.padEnd(width)} ${choice}`);
       }
-      process.stdout.write(`${out.join('\n')}\n`);
+      stdout.write(`${out.join('\n')}\n`);
     });
 }

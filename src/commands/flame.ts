@@ -19,6 +19,7 @@ import { sanitizeTerminal } from '../render/sanitize.js';
 import { UserError, messageOf } from '../util/errors.js';
 import { checkOutputPath, fsReason, saveAside, writeOutputFile } from '../util/files.js';
 import { packageVersion } from '../util/paths.js';
+import { stderr, stdout } from '../util/stdio.js';
 
 /** Options every flame variant takes: where the output goes and how the page starts. */
 export interface FlameRenderFlags {
@@ -152,7 +153,7 @@ async function readFoldedInput(input: FoldedInput, flags: FoldedFlags): Promise<
       strict: Boolean(flags.strict),
       countName: flags.countname ?? 'samples',
       onMalformed: (e) => {
-        if (++reported <= MAX_REPORTED) process.stderr.write(`warning: ${input.label}:${e.line}: malformed line skipped (${e.reason}): ${e.text}\n`);
+        if (++reported <= MAX_REPORTED) stderr.write(`warning: ${input.label}:${e.line}: malformed line skipped (${e.reason}): ${e.text}\n`);
       },
     });
   } catch (err) {
@@ -164,7 +165,7 @@ async function readFoldedInput(input: FoldedInput, flags: FoldedFlags): Promise<
     throw err;
   }
   if (result.malformed > MAX_REPORTED) {
-    process.stderr.write(`warning: ${input.label}: ${result.malformed - MAX_REPORTED} more malformed lines skipped (${result.malformed} in all)\n`);
+    stderr.write(`warning: ${input.label}: ${result.malformed - MAX_REPORTED} more malformed lines skipped (${result.malformed} in all)\n`);
   }
   if (result.records === 0) {
     throw new UserError(
@@ -191,7 +192,7 @@ export function flameTargets(flags: FlameRenderFlags): FlameTargets {
   if (html === '-' && speedscope === '-') throw new UserError('the HTML page and --speedscope cannot both go to standard output: give -o FILE');
   if (html !== undefined && html !== '-' && html === speedscope) throw new UserError(`-o and --speedscope name the same file: ${sanitizeTerminal(html)}`);
   for (const [target, what] of [[html, 'the HTML page'], [speedscope, 'speedscope JSON']] as const) {
-    if (target === '-' && process.stdout.isTTY) {
+    if (target === '-' && stdout.isTTY) {
       throw new UserError(`not writing ${what} to a terminal: use ${what === 'the HTML page' ? '-o FILE' : '--speedscope FILE'} or redirect standard output`);
     }
   }
@@ -211,11 +212,11 @@ function exporter(): string {
 /** Writes one output: standard output (its failures are util/stdio.ts's), or a file (util/files.ts). */
 function writeTarget(target: string, text: string, what: string): void {
   if (target === '-') {
-    process.stdout.write(text);
+    stdout.write(text);
     return;
   }
   writeOutputFile(target, text, what);
-  process.stderr.write(`wrote ${what} to ${sanitizeTerminal(target)}\n`);
+  stderr.write(`wrote ${what} to ${sanitizeTerminal(target)}\n`);
 }
 
 /**
@@ -303,7 +304,7 @@ function recorderCommand(recorder: FlameRecorder): Command {
     }
     const targets = flameTargets(all);
     const profile = await recorder.record(cmd, Boolean(all.verbose));
-    for (const w of profile.warnings) process.stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
+    for (const w of profile.warnings) stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
     const page = recorder.describe(profile, cmd);
     await writeProfileFlame(targets, profile, {
       title: all.title ?? page.title,

@@ -13,6 +13,7 @@ import { UserError } from '../util/errors.js';
 import type { HookChoice } from '../bpf/object.js';
 import type { OtlpConfig } from '../otlp/config.js';
 import { messageOf } from '../util/errors.js';
+import { stderr as standardError, stdout as standardOutput, type TextOutput } from '../util/stdio.js';
 
 export interface HistogramPrintOptions {
   json: boolean;
@@ -67,8 +68,8 @@ export interface CollectOptions {
   /** What is traced, e.g. `Tracing block device I/O`. */
   label: string;
   print: HistogramPrintOptions;
-  stdout?: NodeJS.WritableStream & { isTTY?: boolean };
-  stderr?: NodeJS.WriteStream;
+  stdout?: TextOutput;
+  stderr?: TextOutput;
   /** --otlp: also send each printed set as OTLP metrics, under this metric name. */
   otlp?: { config: OtlpConfig; metricName: string; verbose: boolean };
 }
@@ -80,7 +81,7 @@ export interface CollectOptions {
  */
 async function exportSet(set: HistogramSet, options: CollectOptions, continueOnError: boolean): Promise<void> {
   if (!options.otlp) return;
-  const stderr = options.stderr ?? process.stderr;
+  const stderr = options.stderr ?? standardError;
   // The OpenTelemetry SDK is loaded only when asked for: it costs start-up time.
   const { exportHistograms, describeExport } = await import('../otlp/index.js');
   try {
@@ -94,8 +95,8 @@ async function exportSet(set: HistogramSet, options: CollectOptions, continueOnE
 }
 
 function emit(source: HistogramSource, startNs: bigint, options: CollectOptions, clear: boolean): { set: HistogramSet; end: bigint } {
-  const stdout = options.stdout ?? process.stdout;
-  const stderr = options.stderr ?? process.stderr;
+  const stdout = options.stdout ?? standardOutput;
+  const stderr = options.stderr ?? standardError;
   const end = source.now();
   const snap = source.read(startNs, end);
   if (clear) source.clear();
@@ -142,15 +143,14 @@ function delay(ms: number): { promise: Promise<'timer'>; cancel(): void } {
  * (which prints what the current interval holds first). Returns every set printed.
  */
 export async function collectHistograms(source: HistogramSource, options: CollectOptions): Promise<HistogramSet[]> {
-  const stderr = options.stderr ?? process.stderr;
+  const stderr = options.stderr ?? standardError;
   const printed: HistogramSet[] = [];
   let windowStart = source.now();
   const started = Date.now();
 
   if (options.intervalSec === undefined) {
-    // On a terminal waitForEnd shows a countdown; otherwise say once that tracing has begun.
-    if (!stderr.isTTY) stderr.write(`${options.label}... Hit Ctrl-C to end.\n`);
-    await waitForEnd({ label: options.label, ...(options.durationSec !== undefined ? { durationSec: options.durationSec } : {}), stream: stderr });
+    // On a terminal waitForEnd shows a countdown; otherwise it says once that tracing has begun.
+    await waitForEnd({ label: options.label, announce: true, ...(options.durationSec !== undefined ? { durationSec: options.durationSec } : {}), stream: stderr });
     const { set } = emit(source, windowStart, options, false);
     printed.push(set);
     source.release?.();
@@ -158,8 +158,9 @@ export async function collectHistograms(source: HistogramSource, options: Collec
     return printed;
   }
 
-  stderr.write(`${options.label}... Hit Ctrl-C to end.\n`);
+  // Listening before the line: a reader that sends SIGINT on seeing it must find it handled.
   const signal = signalWatch();
+  stderr.write(`${options.label}... Hit Ctrl-C to end.\n`);
   try {
     for (let n = 1; ; n++) {
       const nextAt = started + n * options.intervalSec * 1000;

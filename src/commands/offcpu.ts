@@ -22,6 +22,7 @@ import { sanitizeTerminal } from '../render/sanitize.js';
 import { shouldUseColor } from '../render/color.js';
 import { wallClock } from '../util/clock.js';
 import { CopySession, parseUnwindMode, ringBytes, stackCopySupported, UNWIND_OPTION_HELP, type UnwindMode } from '../unwind/session.js';
+import { stderr, stdout } from '../util/stdio.js';
 
 /** How the collected profile is printed: the shared stack outputs, or BCC's listing of every stack. */
 export type OffcpuOutput = StackOutputOptions | { format: 'stacks'; delimiter: boolean };
@@ -482,10 +483,10 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   const copies = copying && unwind !== 'fp' ? new CopySession(tool, symbolizer, 'offcpu', unwind) : undefined;
   copies?.start([...targets]);
   if (config.verbose) {
-    if (copyFailure) process.stderr.write(`offcpu: stack copies unavailable (${copyFailure}): frame pointers\n`);
-    else if (refused.has('kernel walk')) process.stderr.write(`offcpu: no walk by learned rules (${refused.get('kernel walk')}): every stack copied\n`);
-    for (const f of tool.failures) process.stderr.write(`offcpu: ${f.hook} failed: ${f.error}\n`);
-    process.stderr.write(`offcpu: attached with ${tool.hook}${copies ? (way === 'kernel walk' ? ', stack copies, kernel walk' : ', stack copies') : ''}\n`);
+    if (copyFailure) stderr.write(`offcpu: stack copies unavailable (${copyFailure}): frame pointers\n`);
+    else if (refused.has('kernel walk')) stderr.write(`offcpu: no walk by learned rules (${refused.get('kernel walk')}): every stack copied\n`);
+    for (const f of tool.failures) stderr.write(`offcpu: ${f.hook} failed: ${f.error}\n`);
+    stderr.write(`offcpu: attached with ${tool.hook}${copies ? (way === 'kernel walk' ? ', stack copies, kernel walk' : ', stack copies') : ''}\n`);
   }
 
   const bounds =
@@ -501,10 +502,10 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   const data = readOffcpu(tool, copies);
   const skip = readKernelSkip(tool);
   tool.close();
-  if (config.verbose && copies) process.stderr.write(`offcpu: ${copies.describe(data.stats.unwound)}\n`);
+  if (config.verbose && copies) stderr.write(`offcpu: ${copies.describe(data.stats.unwound)}\n`);
   if (config.verbose) {
     const s = data.stats;
-    process.stderr.write(
+    stderr.write(
       `offcpu: ${s.blocks} blocks counted, ${s.outOfRange} outside the -m/-M bounds; ` +
         (config.userStacksOnly
           ? 'no kernel stacks collected\n'
@@ -547,6 +548,6 @@ export async function printOffcpu(profile: StackProfile, output: OffcpuOutput): 
   }
   // Loaded only for this listing: the table renderer brings chalk and cli-table3.
   const { renderOffcpuStacks } = await import('../render/offcpu-stacks.js');
-  process.stdout.write(renderOffcpuStacks(profile, { delimiter: output.delimiter, color: shouldUseColor(process.stdout) }));
-  for (const w of profile.warnings) process.stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
+  stdout.write(renderOffcpuStacks(profile, { delimiter: output.delimiter, color: shouldUseColor(stdout) }));
+  for (const w of profile.warnings) stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
 }

@@ -8,6 +8,7 @@ import type { OtlpConfig } from '../otlp/config.js';
 import type { ProcessInfo } from '../otlp/resource.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
 import { shouldUseColor } from '../render/color.js';
+import { stderr, stdout } from '../util/stdio.js';
 
 export interface StackOutputOptions {
   format: 'table' | 'folded' | 'json';
@@ -31,7 +32,7 @@ export async function printStackProfile(profile: StackProfile, options: StackOut
       const { renderTable } = await import('../render/table.js');
       // Distinct addresses that name the same functions are one stack to a reader.
       text = renderTable({ ...profile, stacks: mergeStacks(profile.stacks) }, {
-        color: shouldUseColor(process.stdout),
+        color: shouldUseColor(stdout),
         topFunctions: options.top,
         delimiter: options.delimiter,
         warnings: false,
@@ -39,8 +40,8 @@ export async function printStackProfile(profile: StackProfile, options: StackOut
       break;
     }
   }
-  process.stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
-  for (const w of profile.warnings) process.stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
+  stdout.write(text.endsWith('\n') || text === '' ? text : `${text}\n`);
+  for (const w of profile.warnings) stderr.write(`warning: ${sanitizeTerminal(w)}\n`);
 }
 
 /**
@@ -57,5 +58,5 @@ export async function exportStackProfile(
   // The OpenTelemetry code is loaded only when asked for: it costs start-up time.
   const { exportProfile, describeExport } = await import('../otlp/index.js');
   const result = await exportProfile(profile, captured, otlp);
-  if (verbose || result.partialSuccess) process.stderr.write(`${describeExport(result)}\n`);
+  if (verbose || result.partialSuccess) stderr.write(`${describeExport(result)}\n`);
 }

@@ -1,10 +1,10 @@
 // Typed reader of bpf/tcprtt.h: the `hists` key and value layouts and the `stats` slots, plus
 // the 16-byte address form the BPF side compares and groups by (IPv4 v4-mapped). The test
 // test/commands/tcprtt-reader.test.ts compiles bpf/tcprtt.h and checks these numbers.
-import { isIPv4, isIPv6 } from 'node:net';
 import type { BpfTool } from '../bpf/object.js';
 import { records } from '../bpf/object.js';
 import { decodeHistValue, type DecodedHist } from './biolatency-reader.js';
+import { net } from '../util/lazy-builtins.js';
 
 export const TCPRTT_MAX_SLOTS = 34;
 
@@ -23,7 +23,7 @@ export const TcprttStat = { samples: 0, histsFull: 1 } as const;
 export const TCPRTT_STAT_COUNT = 2;
 
 function parseIPv4(text: string): number[] | undefined {
-  if (!isIPv4(text)) return undefined;
+  if (!net().isIPv4(text)) return undefined;
   return text.split('.').map((p) => Number(p));
 }
 
@@ -42,7 +42,7 @@ export function parseAddress(input: string): Buffer | undefined {
     out.set(v4, 12);
     return out;
   }
-  if (!isIPv6(text) || text.includes('%')) return undefined;
+  if (!net().isIPv6(text) || text.includes('%')) return undefined;
   // A trailing dotted quad fills the last two groups.
   let groupsText = text;
   let tail: number[] = [];

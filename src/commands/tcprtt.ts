@@ -23,6 +23,7 @@ import {
 } from './tcprtt-reader.js';
 import { collectHistograms, selectHooks } from './histogram-output.js';
 import { otlpRequested, resolveOtlpConfig, type OtlpConfig } from '../otlp/config.js';
+import { stderr } from '../util/stdio.js';
 
 export interface TcprttConfig {
   /** --otlp: also send each printed histogram set as OTLP metrics. */
@@ -197,9 +198,9 @@ export async function runTcprtt(config: TcprttConfig): Promise<HistogramSet[]> {
     // The hooks before the chosen one, in chain order, whether skipped or failed to load or attach.
     for (const c of selected.slice(0, selected.findIndex((h) => h.name === tool.hook))) {
       const why = skipped.get(c.name) ?? tool.failures.find((f) => f.hook === c.name)?.error;
-      if (why !== undefined) process.stderr.write(`tcprtt: ${c.name} unavailable: ${why}\n`);
+      if (why !== undefined) stderr.write(`tcprtt: ${c.name} unavailable: ${why}\n`);
     }
-    process.stderr.write(`tcprtt: attached with ${tool.hook}\n`);
+    stderr.write(`tcprtt: attached with ${tool.hook}\n`);
   }
   try {
     return await collectHistograms(

@@ -12,13 +12,13 @@
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
-import { gzipSync } from 'node:zlib';
 import { UserError } from '../util/errors.js';
 import { abortableBySignal, signalExitCode } from '../util/signals.js';
 import { createExclusiveFile, saveAside } from '../util/files.js';
 import { redactUrl, type OtlpSignal, type OtlpSignalConfig } from './config.js';
 import { readFields, WIRE_LEN, WIRE_VARINT } from './protobuf.js';
 import { packageVersion } from '../util/paths.js';
+import { zlib } from '../util/lazy-builtins.js';
 
 export type OtlpFailureKind = 'unreachable' | 'http' | 'timeout' | 'retries-exhausted' | 'bad-config' | 'interrupted';
 
@@ -307,7 +307,7 @@ async function sendOtlpUntil(payload: Uint8Array, cfg: OtlpSignalConfig, hooks: 
   } catch {
     throw fail('bad-config', 'invalid URL', 0);
   }
-  const body = cfg.compression === 'gzip' ? new Uint8Array(gzipSync(payload)) : payload;
+  const body = cfg.compression === 'gzip' ? new Uint8Array(zlib().gzipSync(payload)) : payload;
   const version = packageVersion();
   const headers: Record<string, string> = {
     ...cfg.headers,

@@ -3,9 +3,9 @@
 // The symbol index of a file (not of a buffer) is kept in the boot-scoped file-facts cache
 // (elf-symbol-cache.ts), so that a binary seen by an earlier run is not indexed again.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { inflateSync } from 'node:zlib';
 import { cacheDirFromEnv, fileIdentity, type FileIdentity } from '../util/cache-dir.js';
 import { readFact, writeFact } from '../util/file-facts-cache.js';
+import { zlib } from '../util/lazy-builtins.js';
 import { decodeSymbolIndex, encodeSymbolIndex, SYMBOL_INDEX_FACT, type SymbolIndexArrays } from './elf-symbol-cache.js';
 
 /** Malformed, truncated or unsupported input. Every failure to parse surfaces as this type. */
@@ -414,7 +414,7 @@ export class ElfFile {
       if ((s.flags & SHF_COMPRESSED) === 0n) return data;
       // Elf64_Chdr: ch_type, ch_reserved, ch_size, ch_addralign; then the stream.
       if (data.length < 24 || data.readUInt32LE(0) !== ELFCOMPRESS_ZLIB) return undefined;
-      return inflateSync(data.subarray(24));
+      return zlib().inflateSync(data.subarray(24));
     } catch (e) {
       this.problems.push(`${name}: ${(e as Error).message}`);
       return undefined;

@@ -9,23 +9,24 @@
 // The cache lives in the root-only cache directory (util/cache-dir.ts: /run/ebpf-otel, tmpfs, so
 // boot-scoped), one file per Node version, architecture and command, keyed by the bundle file's
 // identity (device, inode, size, mtime, ctime: any rewrite or replacement of the bundle changes
-// one) and checked with a CRC-32 before V8 sees it (V8 release builds do not checksum code
+// one) and checked with a checksum before V8 sees it (V8 release builds do not checksum code
 // caches). Every failure is silent and ends in a plain require of the bundle.
 //
 // This module is bundled on its own (scripts/build.mjs: dist/bundle/code-cache.cjs) and runs
-// before the CLI bundle: node:fs, node:vm and node:module only, plus node:zlib for the checksum.
+// before the CLI bundle: node:fs, node:vm and node:module only. Not node:zlib (CRC-32): loading it
+// brings node:stream, ~8 ms of CPU at every start (util/word-checksum.ts).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import { createRequire, Module } from 'node:module';
 import { dirname } from 'node:path';
 import * as vm from 'node:vm';
 import { cacheDirFromEnv, checkedHeader, fileIdentity, identityText, openCacheDir, readCacheFile, writeCacheFile } from './cache-dir.js';
-import { crc32 } from './crc32.js';
+import { wordChecksum } from './word-checksum.js';
 
 /** Bump when the layout below changes: an old file then reads as a miss. */
-export const CODE_CACHE_FORMAT_VERSION = 1;
+export const CODE_CACHE_FORMAT_VERSION = 2;
 
 // Layout (little-endian): 0 magic "EOV8CODE", 8 u32 format version, 12 u32 key bytes,
-// 16 u32 labels bytes, 20 u32 V8 data bytes, 24 u32 CRC-32 of everything from 32 on, 28 u32
+// 16 u32 labels bytes, 20 u32 V8 data bytes, 24 u32 wordChecksum of everything from 32 on, 28 u32
 // flags (AFTER_REJECT); then the key (UTF-8), the labels ('\n'-separated) and V8's cached data.
 const MAGIC = Buffer.from('EOV8CODE', 'latin1');
 const HEADER_SIZE = 32;
@@ -43,13 +44,13 @@ const AFTER_REJECT = 1;
  * made by another version or under other V8 flags (measured: with and without
  * --max-semi-space-size=1, which the shebang passes and `node bin/ebpf-otel.cjs` does not), so
  * runs started both ways would otherwise reject and rewrite each other's file at every run. The
- * options go into the name as a CRC-32. One file per command: V8 deserializes every function of
+ * options go into the name as a checksum. One file per command: V8 deserializes every function of
  * a cache at load, and a file shared by every command had grown to ~460 KB, ~10-15 ms of CPU at
  * each start (biolatency: median 86 -> 72 ms of task-clock with its own ~200 KB file).
  */
 export function codeCacheFileName(execArgv: readonly string[] = process.execArgv, nodeOptions = process.env.NODE_OPTIONS ?? '', label = ''): string {
   const flags = [...execArgv, nodeOptions].join('\0');
-  const tag = flags === '' ? '' : `-${crc32(Buffer.from(flags, 'utf8')).toString(16).padStart(8, '0')}`;
+  const tag = flags === '' ? '' : `-${wordChecksum(Buffer.from(flags, 'utf8')).toString(16).padStart(8, '0')}`;
   return `code-cache-${process.version}-${process.arch}${tag}${label === '' ? '' : `-${label}`}.bin`;
 }
 
@@ -120,7 +121,7 @@ export function parseCodeCache(file: Uint8Array, key: string): Parsed | null {
   const dataBytes = buf.readUInt32LE(20);
   if (HEADER_SIZE + keyBytes + labelBytes + dataBytes !== file.length || dataBytes === 0) return null;
   if (buf.toString('utf8', HEADER_SIZE, HEADER_SIZE + keyBytes) !== key) return null;
-  if (crc32(buf.subarray(HEADER_SIZE)) !== buf.readUInt32LE(24)) return null;
+  if (wordChecksum(buf.subarray(HEADER_SIZE)) !== buf.readUInt32LE(24)) return null;
   const labelsAt = HEADER_SIZE + keyBytes;
   const labels = buf.toString('utf8', labelsAt, labelsAt + labelBytes).split('\n').filter((l) => l !== '');
   return { labels, data: buf.subarray(labelsAt + labelBytes), afterReject: (buf.readUInt32LE(28) & AFTER_REJECT) !== 0 };
@@ -136,9 +137,10 @@ export function encodeCodeCache(key: string, labels: readonly string[], data: Ui
   header.writeUInt32LE(keyBuf.length, 12);
   header.writeUInt32LE(labelBuf.length, 16);
   header.writeUInt32LE(data.length, 20);
-  header.writeUInt32LE(crc32(data, crc32(labelBuf, crc32(keyBuf))), 24);
+  const body = Buffer.concat([keyBuf, labelBuf, data]);
+  header.writeUInt32LE(wordChecksum(body), 24);
   header.writeUInt32LE(afterReject ? AFTER_REJECT : 0, 28);
-  return [header, keyBuf, labelBuf, data];
+  return [header, body];
 }
 
 /**

@@ -1,6 +1,7 @@
 // The collection phase every tool shares: wait for the duration or Ctrl-C (SIGINT/SIGTERM),
 // showing a countdown on stderr only when stderr is a terminal.
 import { armAfterCollection } from './signals.js';
+import { stderr, type TextOutput } from './stdio.js';
 
 export type EndReason = 'duration' | 'signal';
 
@@ -9,12 +10,14 @@ export interface WaitOptions {
   durationSec?: number;
   /** Label for the countdown line, e.g. `Sampling 3 processes at 49 Hz`. */
   label: string;
-  stream?: NodeJS.WriteStream;
+  /** Off a terminal (no countdown), say once that collection has begun: `LABEL... Hit Ctrl-C to end.` */
+  announce?: boolean;
+  stream?: TextOutput;
 }
 
 /** Resolves when the duration ends or on the first SIGINT/SIGTERM; later signals: see util/signals.ts. */
 export function waitForEnd(options: WaitOptions): Promise<EndReason> {
-  const stream = options.stream ?? process.stderr;
+  const stream = options.stream ?? stderr;
   const live = stream.isTTY === true;
   const started = Date.now();
   return new Promise((resolve) => {
@@ -37,6 +40,8 @@ export function waitForEnd(options: WaitOptions): Promise<EndReason> {
     const onSignal = () => finish('signal');
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
+    // Only now: a reader that sends SIGINT on seeing the line must find it handled.
+    if (!live && options.announce) stream.write(`${options.label}... Hit Ctrl-C to end.\n`);
     if (options.durationSec !== undefined) timer = setTimeout(() => finish('duration'), options.durationSec * 1000);
     if (live) {
       const draw = () => {

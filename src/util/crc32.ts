@@ -1,7 +1,7 @@
 // CRC-32 (IEEE), as zlib computes it: the checksum of the files ebpf-otel caches (kernel symbols,
 // V8 code, facts about binaries), which catches truncation that kept a size field consistent,
 // bit rot and stray writes.
-import * as zlib from 'node:zlib';
+import { zlib } from './lazy-builtins.js';
 
 /** CRC-32 table for crc32Js. */
 const CRC_TABLE = (() => {
@@ -21,5 +21,16 @@ export function crc32Js(data: Uint8Array, value = 0): number {
   return ~c >>> 0;
 }
 
-/** zlib's CRC-32 (native: ~2 ms for 6 MB, where the JS loop takes ~10 ms for 300 KB) when this Node has it. */
-export const crc32: (data: Uint8Array, value?: number) => number = (zlib as Partial<typeof zlib>).crc32 ?? crc32Js;
+type Crc32 = (data: Uint8Array, value?: number) => number;
+
+let native: Crc32 | null | undefined;
+
+/**
+ * zlib's CRC-32 (native: ~2 ms for 6 MB, where the JS loop takes ~10 ms for 300 KB) when this Node
+ * has it. Inputs below a few KB take the JS loop: no loading node:zlib (~8 ms) to checksum a name.
+ */
+export function crc32(data: Uint8Array, value = 0): number {
+  if (data.length < 4096) return crc32Js(data, value);
+  native ??= (zlib() as Partial<ReturnType<typeof zlib>>).crc32 ?? null;
+  return native ? native(data, value) : crc32Js(data, value);
+}

@@ -8,6 +8,7 @@
 //    next signal, the process stops at once, saying so when output was left unwritten.
 
 import { constants } from 'node:os';
+import { stderr, stdout } from './stdio.js';
 
 export type StopSignal = 'SIGINT' | 'SIGTERM';
 
@@ -42,8 +43,8 @@ export function abortInFlight(signal: NodeJS.Signals): boolean {
 
 /** Ends the process now, as `signal` asked, with one line if standard output was left unwritten. */
 export function stopNow(signal: NodeJS.Signals): never {
-  const pending = process.stdout.writableLength;
-  if (pending > 0) process.stderr.write(`ebpf-otel: stopped by ${signal}: ${pending} bytes of output were not written\n`);
+  const pending = stdout.pendingBytes;
+  if (pending > 0) stderr.write(`ebpf-otel: stopped by ${signal}: ${pending} bytes of output were not written\n`);
   process.exit(signalExitCode(signal));
 }
 
