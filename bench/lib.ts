@@ -1,4 +1,4 @@
-// What every benchmark section shares: running a tool the way a user does (under GNU time, for
+// What every benchmark section shares: running a tool the way a user does (under a timing wrapper, for
 // its CPU and peak RSS; stopped with SIGINT, as Ctrl-C), timing its phases on CLOCK_MONOTONIC,
 // long-running workloads that report their progress, and statistics over repeated runs.
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -57,13 +57,12 @@ export function have(cmd: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
 }
 
-/** The peers and GNU time, from apt, when missing. */
+/** The peers, and gcc for the workloads and bench/workloads/rusage.c, from apt, when missing. */
 export function installPeers(): void {
   const wanted: [() => boolean, string][] = [
     [() => have('perf'), 'linux-perf'],
     [() => have('bpftrace'), 'bpftrace'],
     [() => existsSync('/usr/sbin/offcputime') && existsSync('/usr/sbin/biolatency') && existsSync('/usr/sbin/tcprtt'), 'libbpf-tools'],
-    [() => existsSync('/usr/bin/time'), 'time'],
     [() => have('gcc'), 'gcc'],
     [() => have('losetup'), 'util-linux'],
   ];
@@ -138,16 +137,27 @@ export interface ToolRun {
 }
 
 let timeFiles = 0;
+let rusagePath: string | undefined;
 
 /**
- * Runs a tool in its own process group under GNU time: waits for it to be attached, lets it
- * collect, sends SIGINT to the group (GNU time ignores it, the tool ends collection and prints),
+ * The timing wrapper (bench/workloads/rusage.c): GNU time's `%e %U %S %M`, with microseconds
+ * where GNU time truncates CPU times to hundredths (a fifth of a ~50 ms tool run).
+ */
+function rusage(timeOut: string, argv: string[]): string[] {
+  rusagePath ??= buildWorkload('rusage');
+  return [rusagePath, '-o', timeOut, ...argv];
+}
+
+/**
+ * Runs a tool in its own process group under the timing wrapper: waits for it to be attached, lets
+ * it collect, sends SIGINT to the group (the wrapper ignores it, the tool ends collection and prints),
  * and waits for it to exit. Bounded: SIGKILL if it does not finish.
  */
 export function runTool(spec: ToolSpec): Promise<ToolRun> {
   const timeOut = join(work, `time-${timeFiles++}.out`);
   const launchNs = monoNs();
-  const child = spawn('/usr/bin/time', ['-o', timeOut, '-f', '%e %U %S %M', ...spec.argv], {
+  const [wrapper, ...args] = rusage(timeOut, spec.argv);
+  const child = spawn(wrapper!, args, {
     detached: true,
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, NO_COLOR: '1' },
@@ -232,7 +242,6 @@ export function runTool(spec: ToolSpec): Promise<ToolRun> {
       let maxRssMb = NaN;
       try {
         const lines = readFileSync(timeOut, 'utf8').trim().split('\n');
-        // GNU time prints "Command exited with non-zero status N" before its line.
         const [, u, s, rss] = lines.at(-1)!.split(' ').map(Number);
         userS = u!;
         sysS = s!;
@@ -262,11 +271,12 @@ export function lastLines(text: string, n: number): string {
     .join(' | ');
 }
 
-/** Runs a command to completion under GNU time (perf report, node -e 0). */
+/** Runs a command to completion under the timing wrapper (perf report, node -e 0). */
 export function timedSync(argv: string[], timeoutMs = 120_000): { wallMs: number; userS: number; sysS: number; maxRssMb: number; stdout: string; status: number | null } {
   const timeOut = join(work, `time-${timeFiles++}.out`);
   const t0 = monoNs();
-  const r = spawnSync('/usr/bin/time', ['-o', timeOut, '-f', '%e %U %S %M', ...argv], {
+  const [wrapper, ...args] = rusage(timeOut, argv);
+  const r = spawnSync(wrapper!, args, {
     encoding: 'utf8',
     maxBuffer: 512 << 20,
     timeout: timeoutMs,
