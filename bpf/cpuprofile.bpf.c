@@ -55,11 +55,11 @@ static __always_inline __s32 take_stack(void *ctx, __u64 flags, __u32 lost_slot)
 	return (__s32)id;
 }
 
-/* One sample. With `copy` (the cpuprofile_sample_copy program, --unwind dwarf|auto), the user
- * stack is walked by the rules user space learned from CFI where it has one for every frame, and
- * otherwise copied to user space with the registers: the sample is then counted there, after
- * unwinding, unless the copy could not be sent. */
-static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy)
+/* One sample. With `copy` (--unwind dwarf|auto), the user stack is copied to user space with the
+ * registers: the sample is then counted there, after unwinding, unless the copy could not be
+ * sent; with `walk` too, it is first walked by the rules user space learned from CFI, and copied
+ * only when a frame has none. */
+static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy, bool walk)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
@@ -91,7 +91,7 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy)
 		struct unwind_scratch *s = NULL;
 		if (!unwind_user_regs(&regs)) {
 			key.user_stack_id = -EFAULT; /* no user context: a kernel thread */
-		} else if (unwind_by_rules(&regs, tgid, &key.user_stack_hash)) {
+		} else if (unwind_by_rules(&regs, tgid, &key.user_stack_hash, walk)) {
 			/* every frame had a learned rule: counted here, like a frame-pointer stack */
 			key.user_stack_id = CPUPROFILE_STACK_UNWOUND;
 			stat_add(&stats, CPUPROFILE_STAT_UNWOUND, 1);
@@ -128,19 +128,41 @@ static __always_inline int sample(struct bpf_perf_event_data *ctx, bool copy)
 	return 0;
 }
 
+/* The kernel walk by learned rules (cpuprofile_sample_walk), once user space has loaded it.
+ * Verifying it takes the kernel ~15-25 ms (the walk's bpf_loop callback is explored state by
+ * state), which would stand between launch and the first sample; it has nothing to walk before
+ * the first copies taught user space some rules anyway. So the copy program attaches first and
+ * hands each sample over to the walk program from the moment it sits here: loaded from a second
+ * instance of this object that shares every map (src/bpf/object.ts addTailCall). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} walker SEC(".maps");
+
 /* --unwind fp: user stacks walked by frame pointers in the kernel. */
 SEC("perf_event")
 int cpuprofile_sample(struct bpf_perf_event_data *ctx)
 {
-	return sample(ctx, false);
+	return sample(ctx, false, false);
 }
 
 /* --unwind dwarf|auto: user stacks copied for unwinding in user space (auto: unless the process
- * keeps frame pointers). */
+ * keeps frame pointers); walked in the kernel by learned rules once the walk program is in
+ * `walker` (a tail call does not return; without one, this goes on). */
 SEC("perf_event")
 int cpuprofile_sample_copy(struct bpf_perf_event_data *ctx)
 {
-	return sample(ctx, true);
+	bpf_tail_call(ctx, &walker, 0);
+	return sample(ctx, true, false);
+}
+
+/* The copy program with the kernel walk (bpf_loop, 5.17+): loaded after attach, into `walker`. */
+SEC("perf_event")
+int cpuprofile_sample_walk(struct bpf_perf_event_data *ctx)
+{
+	return sample(ctx, true, true);
 }
 
 char LICENSE[] SEC("license") = "GPL";

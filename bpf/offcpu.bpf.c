@@ -163,7 +163,7 @@ static __always_inline void switch_out(void *ctx, bool preempt, struct task_stru
 		struct unwind_scratch *c = NULL;
 		if (!unwind_user_regs(&regs)) {
 			s.key.user_stack_id = -EFAULT;
-		} else if (unwind_by_rules(&regs, tgid, &s.key.user_stack_hash)) {
+		} else if (unwind_by_rules(&regs, tgid, &s.key.user_stack_hash, walk_learned_rules)) {
 			/* every frame had a learned rule: counted in the kernel at switch-in */
 			s.key.user_stack_id = OFFCPU_STACK_UNWOUND;
 			stat_add(&stats, OFFCPU_STAT_UNWOUND, 1);

@@ -252,11 +252,11 @@ static long unwind_step(__u32 i, void *ctx)
 /* Walks the user stack from `regs` by learned rules alone. True when every frame had a rule: the
  * stack is then in `user_stacks` under *hash. False sends the caller to the stack copy, which user
  * space unwinds in full (and learns from): a frame without a rule, a read that fails, a CFA that
- * does not grow, a full map, or a kernel without bpf_loop (5.17), where `walk_learned_rules` is
- * false and the verifier never sees this code. */
-static __always_inline bool unwind_by_rules(const struct pt_regs *regs, __u32 tgid, __u64 *hash)
+ * does not grow, a full map, or a kernel without bpf_loop (5.17), where `walk` is false (a
+ * constant: `walk_learned_rules`, or the program's own) and the verifier never sees this code. */
+static __always_inline bool unwind_by_rules(const struct pt_regs *regs, __u32 tgid, __u64 *hash, bool walk)
 {
-	if (!walk_learned_rules)
+	if (!walk)
 		return false;
 	struct unwind_walk st = {
 		.pc = regs->rip, .sp = regs->rsp, .bp = regs->rbp, .hash = 0xcbf29ce484222325ULL,

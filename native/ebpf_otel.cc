@@ -122,7 +122,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       InstanceMethod("setGlobal", &BpfObject::SetGlobal),
       InstanceMethod("setAutoload", &BpfObject::SetAutoload),
       InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
+      InstanceMethod("shareMaps", &BpfObject::ShareMaps),
       InstanceMethod("load", &BpfObject::Load),
+      InstanceMethod("programFd", &BpfObject::ProgramFd),
       InstanceMethod("attach", &BpfObject::Attach),
       InstanceMethod("attachTrace", &BpfObject::AttachTrace),
       InstanceMethod("attachRawTracepoint", &BpfObject::AttachRawTracepoint),
@@ -353,6 +355,39 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     size_t end = tail.find('\'', at + 6);
     if (end == std::string::npos) return "";
     return tail.substr(at + 6, end - at - 6);
+  }
+
+  // shareMaps(other): before load, every map of this object that the loaded object `other` has
+  // by the same name becomes other's map (bpf_map__reuse_fd) instead of a new one: a second
+  // instance of an object then loads only its own programs, on the first one's state. Returns
+  // how many maps are shared.
+  Napi::Value ShareMaps(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EnsureOpen(env);
+    if (loaded_) ThrowPlain(env, "bpf object '" + path_ + "': maps cannot be shared after load()");
+    BpfObject* other = info.Length() > 0 && info[0].IsObject() ? Napi::ObjectWrap<BpfObject>::Unwrap(info[0].As<Napi::Object>()) : nullptr;
+    if (!other) throw Napi::TypeError::New(env, "the object to share maps with must be a BpfObject");
+    other->EnsureOpen(env);
+    if (!other->loaded_) ThrowPlain(env, "bpf object '" + other->path_ + "': not loaded, no maps to share");
+    uint32_t shared = 0;
+    struct bpf_map* m;
+    bpf_object__for_each_map(m, obj_) {
+      struct bpf_map* theirs = bpf_object__find_map_by_name(other->obj_, bpf_map__name(m));
+      if (!theirs) continue;
+      int err = bpf_map__reuse_fd(m, bpf_map__fd(theirs));
+      if (err) ThrowErrno(env, "map '" + std::string(bpf_map__name(m)) + "': sharing failed", err);
+      shared++;
+    }
+    return Napi::Number::New(env, shared);
+  }
+
+  // programFd(name): the fd of a loaded program, to store in a program array map.
+  Napi::Value ProgramFd(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    std::string name = ArgString(info, 0, "program name");
+    int fd = bpf_program__fd(Prog(env, name));
+    if (fd < 0) ThrowErrno(env, "program '" + name + "': not loaded", fd);
+    return Napi::Number::New(env, fd);
   }
 
   Napi::Value Load(const Napi::CallbackInfo& info) {

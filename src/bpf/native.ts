@@ -53,7 +53,11 @@ export interface NativeBpfObject {
   setGlobal(name: string, value: Buffer): void;
   setAutoload(program: string, on: boolean): void;
   setMaxEntries(map: string, entries: number): void;
+  /** Before load: every map that loaded object `other` has by the same name is shared with it, not created; returns how many. */
+  shareMaps(other: NativeBpfObject): number;
   load(): void;
+  /** The fd of a loaded program (the value of a program array entry). */
+  programFd(program: string): number;
   attach(program: string): number;
   attachTrace(program: string): number;
   attachRawTracepoint(program: string, tracepoint: string): number;

@@ -81,10 +81,12 @@ export class BpfTool {
   readonly hook: string;
   readonly failures: HookFailure[];
   private readonly obj: NativeBpfObject;
+  /** Second instances of the object, sharing its maps, that hold programs added by addTailCall. */
+  private readonly extras: NativeBpfObject[] = [];
   private links: number[] = [];
   private closed = false;
 
-  private constructor(obj: NativeBpfObject, hook: string, failures: HookFailure[]) {
+  private constructor(obj: NativeBpfObject, private readonly path: string, hook: string, failures: HookFailure[]) {
     this.obj = obj;
     this.hook = hook;
     this.failures = failures;
@@ -122,7 +124,7 @@ export class BpfTool {
           if (errno === ENOMEM || errno === E2BIG) mapSizeFailures.push(messageOf(err).replace(/^.*load failed(?: \(program '[^']*'\))?: /, ''));
           throw err;
         }
-        const tool = new BpfTool(obj, choice.name, failures);
+        const tool = new BpfTool(obj, path, choice.name, failures);
         options.prepare?.(tool);
         tool.links = choice.attach(obj);
         return tool;
@@ -148,6 +150,33 @@ export class BpfTool {
     throw new UserError(
       `${tool}: no way to attach on this kernel (${detail})` + (options.verbose && log ? `\nlibbpf log:\n${log}` : ''),
     );
+  }
+
+  /**
+   * Loads `program` from a second instance of this tool's object that shares every map of this
+   * one, and stores it at `index` of program array `progArray`, which the attached programs tail
+   * call: a program whose verification takes long starts serving once it is ready, without
+   * delaying the attach (and the first event). Throws (the tool goes on as it was) when the
+   * kernel refuses it.
+   */
+  addTailCall(progArray: string, index: number, program: string): void {
+    const extra = new (native().BpfObject)(this.path);
+    openObjects.add(extra);
+    try {
+      for (const prog of extra.programs()) extra.setAutoload(prog.name, prog.name === program);
+      extra.shareMaps(this.obj);
+      extra.load();
+      const key = Buffer.alloc(4);
+      key.writeUInt32LE(index);
+      const fd = Buffer.alloc(4);
+      fd.writeUInt32LE(extra.programFd(program));
+      this.obj.mapUpdate(progArray, key, fd);
+      this.extras.push(extra);
+    } catch (err) {
+      extra.close();
+      openObjects.delete(extra);
+      throw err;
+    }
   }
 
   /** Stops the events (detaches every link) while keeping the maps readable. */
@@ -212,8 +241,10 @@ export class BpfTool {
     if (this.closed) return;
     this.closed = true;
     this.links = [];
-    this.obj.close();
-    openObjects.delete(this.obj);
+    for (const obj of [this.obj, ...this.extras]) {
+      obj.close();
+      openObjects.delete(obj);
+    }
   }
 }
 

@@ -8,7 +8,7 @@ import { native } from '../bpf/native.js';
 import { readCpuprofile, type CpuprofileStats } from './cpuprofile-reader.js';
 import { preflight } from '../preflight.js';
 import { waitForEnd } from '../util/collect.js';
-import { UserError } from '../util/errors.js';
+import { messageOf, UserError } from '../util/errors.js';
 import { idList, positiveInt, seconds } from './options.js';
 import type { StackProfile } from '../aggregate/model.js';
 import type { StackOutputOptions } from './stack-output.js';
@@ -69,12 +69,29 @@ export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'pe
       }),
   });
   const fp = choice('perf_event cpu-clock', 'cpuprofile_sample');
-  // Best: stacks the kernel has learned rules for are walked there (bpf_loop, 5.17+), the others
-  // copied; then every stack copied (5.15+); auto then falls back to frame pointers.
-  const walk = choice('perf_event cpu-clock, stack copies, kernel walk', 'cpuprofile_sample_copy', { walk_learned_rules: { bool: true } });
-  const copy = choice('perf_event cpu-clock, stack copies', 'cpuprofile_sample_copy');
+  // Stacks copied (5.15+), and once sampling runs, walked in the kernel where it has learned rules
+  // (loadKernelWalk); auto falls back to frame pointers.
+  const copy = choice(COPY_HOOK, 'cpuprofile_sample_copy');
   const mode = effectiveUnwind(config);
-  return mode === 'fp' ? [fp] : mode === 'dwarf' ? [walk, copy] : [walk, copy, fp];
+  return mode === 'fp' ? [fp] : mode === 'dwarf' ? [copy] : [copy, fp];
+}
+
+const COPY_HOOK = 'perf_event cpu-clock, stack copies';
+
+/**
+ * Adds the kernel walk by learned rules (bpf_loop, 5.17+) to the attached copy program: loaded
+ * after attach because its verification takes ~15-25 ms, which would stand between launch and the
+ * first sample, and it has nothing to walk before the first copies taught user space some rules.
+ * Returns why it is unavailable (every stack is then copied), or undefined.
+ */
+export function loadKernelWalk(tool: BpfTool): string | undefined {
+  if (tool.hook !== COPY_HOOK) return 'no stack copies';
+  try {
+    tool.addTailCall('walker', 0, 'cpuprofile_sample_walk');
+    return undefined;
+  } catch (err) {
+    return messageOf(err);
+  }
 }
 
 export interface CpuprofileFlags {
@@ -210,9 +227,10 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
     verbose: config.verbose,
   });
   const startTimeNs = clock.now();
-  // Nothing but attaching stands between launch and the first sample: what symbolizes, unwinds
-  // and prints loads now, while the kernel samples.
-  const copying = tool.hook.includes('stack copies') && unwind !== 'fp';
+  // Nothing but attaching stands between launch and the first sample: the kernel walk, and what
+  // symbolizes, unwinds and prints, load now, while the kernel samples.
+  const copying = tool.hook === COPY_HOOK && unwind !== 'fp';
+  const walkFailure = copying ? loadKernelWalk(tool) : undefined;
   const [{ Symbolizer }, { resolveStacks }, { printStackProfile, exportStackProfile }, session] = await Promise.all([
     import('../symbolize/index.js'),
     import('../pipeline/stacks.js'),
@@ -229,7 +247,8 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   copies?.start(config.pids);
   if (config.verbose) {
     for (const f of tool.failures) stderr.write(`cpuprofile: ${f.hook} failed: ${f.error}\n`);
-    stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
+    if (walkFailure !== undefined) stderr.write(`cpuprofile: no kernel walk by learned rules (${walkFailure}): every stack copied\n`);
+    stderr.write(`cpuprofile: attached with ${tool.hook}${copying && walkFailure === undefined ? ', kernel walk' : ''}\n`);
   }
 
   const rate = config.period ? `every ${config.period} ns of CPU` : `${config.frequency} Hz`;

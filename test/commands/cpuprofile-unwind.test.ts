@@ -62,7 +62,8 @@ test('cpuprofile (--unwind auto, the default) attributes the libc-heavy function
   const marked = lines.filter((l) => l.frames.some((f) => f.startsWith('[truncated'))).reduce((s, l) => s + l.count, 0);
   assert.ok(marked / total < 0.02, `truncated stacks: ${marked} of ${total}; ${stderr}`);
   // Most samples were walked in the kernel by the rules learned from the first copies, so the
-  // attribution checked above is mostly theirs.
+  // attribution checked above is mostly theirs: by the walk program added after attach.
+  assert.match(stderr, /attached with \S+ cpu-clock, stack copies, kernel walk\n/);
   const walked = /(\d+) walked in the kernel by (\d+) learned rules/.exec(stderr);
   assert.ok(walked, stderr);
   t.diagnostic(`walked in the kernel: ${walked[1]} of ${total} samples, ${walked[2]} rules learned`);
