@@ -21,11 +21,17 @@
 
 #pragma clang attribute push(__attribute__((preserve_access_index)), apply_to = record)
 
+struct sched_entity {
+	__u64 sum_exec_runtime; /* ns the task has run, updated at every switch-out */
+};
+
 struct task_struct {
 	unsigned int flags;
 	int pid;
 	int tgid;
 	char comm[TASK_COMM_LEN];
+	struct sched_entity se;
+	__u64 start_time; /* monotonic ns at creation */
 };
 
 /* Block layer (biolatency). The request's disk moved from rq->rq_disk to rq->q->disk in 5.17;

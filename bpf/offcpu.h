@@ -34,6 +34,12 @@ struct offcpu_start {
 	struct offcpu_key key;
 	__u32 copied;   /* the user stack went to user space as a copy (--unwind dwarf|auto) */
 	__u32 pad;
+	/* For a block whose switch-in never reaches the program (offcpu.bpf.c, switch_out): the
+	 * thread's CPU time so far (task->se.sum_exec_runtime), so that its next switch-out can
+	 * subtract the time it ran meanwhile, and its creation time (task->start_time), so that a
+	 * new thread reusing the id is not taken for it. */
+	__u64 oncpu_ns;
+	__u64 task_start_ns;
 };
 
 /* user_stack_id values of the copy path: the stack is in user space, or its copy (or its delta
@@ -54,7 +60,8 @@ enum offcpu_stat {
 	OFFCPU_STAT_OUT_OF_RANGE = 5, /* block shorter than -m or longer than -M */
 	OFFCPU_STAT_COPY_DROPPED = 6, /* stack copy or delta record not sent (ring buffer full) */
 	OFFCPU_STAT_UNWOUND = 7,      /* switch-outs whose user stack the kernel walked by learned rules */
-	OFFCPU_STAT_COUNT = 8,
+	OFFCPU_STAT_SWITCH_IN_UNSEEN = 8, /* blocks closed at the next switch-out: no switch-in was seen */
+	OFFCPU_STAT_COUNT = 9,
 };
 
 #endif

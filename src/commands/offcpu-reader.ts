@@ -19,7 +19,7 @@ export const OFFCPU_KEY = {
 export const OFFCPU_VALUE = { size: 16, totalNs: 0, count: 8 } as const;
 
 /** Value of the `start` map (thread id -> switch-out time and the key it will be counted under). */
-export const OFFCPU_START = { size: 56, startNs: 0, key: 8, copied: 48 } as const;
+export const OFFCPU_START = { size: 72, startNs: 0, key: 8, copied: 48, oncpuNs: 56, taskStartNs: 64 } as const;
 
 /** user_stack_id values of the copy path (OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED). */
 export const OFFCPU_STACK_COPIED = -3;
@@ -31,8 +31,18 @@ export const OFFCPU_MAX_STACK_DEPTH = 127;
 export const OFFCPU_COMM_LEN = 16;
 
 /** Slots of the per-CPU `stats` map (enum offcpu_stat). */
-export const OffcpuStat = { blocks: 0, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4, outOfRange: 5, copyDropped: 6, unwound: 7 } as const;
-export const OFFCPU_STAT_COUNT = 8;
+export const OffcpuStat = {
+  blocks: 0,
+  userLost: 1,
+  kernelLost: 2,
+  startFull: 3,
+  countsFull: 4,
+  outOfRange: 5,
+  copyDropped: 6,
+  unwound: 7,
+  switchInUnseen: 8,
+} as const;
+export const OFFCPU_STAT_COUNT = 9;
 
 /** The global the BPF side sets at its first switch: kernel frames skipped, plus one. */
 export const OFFCPU_SKIP_SECTION = '.data.offcpu_skip';
@@ -70,6 +80,8 @@ export interface OffcpuStats {
   copyDropped: number;
   /** --unwind dwarf|auto: switch-outs whose user stack the kernel walked by learned rules. */
   unwound: number;
+  /** Blocks whose switch-in the kernel never reported, counted at the thread's next switch-out. */
+  switchInUnseen: number;
 }
 
 export interface OffcpuData {
@@ -108,6 +120,7 @@ export function readOffcpu(tool: BpfTool, copies?: CopiedStacks): OffcpuData {
       outOfRange: s[OffcpuStat.outOfRange] ?? 0,
       copyDropped: s[OffcpuStat.copyDropped] ?? 0,
       unwound: s[OffcpuStat.unwound] ?? 0,
+      switchInUnseen: s[OffcpuStat.switchInUnseen] ?? 0,
     },
   };
 }

@@ -506,7 +506,10 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   if (config.verbose) {
     const s = data.stats;
     stderr.write(
-      `offcpu: ${s.blocks} blocks counted, ${s.outOfRange} outside the -m/-M bounds; ` +
+      `offcpu: ${s.blocks} blocks counted, ${s.outOfRange} outside the -m/-M bounds` +
+        // threads the kernel switched in without a sched_switch event (offcpu.bpf.c close_unseen_block)
+        (s.switchInUnseen ? `, ${s.switchInUnseen} ended without a switch-in event (timed to the next switch-out, less the CPU time between)` : '') +
+        '; ' +
         (config.userStacksOnly
           ? 'no kernel stacks collected\n'
           : !sched

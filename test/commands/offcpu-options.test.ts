@@ -149,7 +149,7 @@ test('dropTracingFrames strips only the tracing frames at the kernel leaf, then 
 });
 
 test('loss warnings name the option that fixes each loss', () => {
-  const none = { blocks: 5, userLost: 0, kernelLost: 0, startFull: 0, countsFull: 0, outOfRange: 9, copyDropped: 0, unwound: 0 };
+  const none = { blocks: 5, userLost: 0, kernelLost: 0, startFull: 0, countsFull: 0, outOfRange: 9, copyDropped: 0, unwound: 0, switchInUnseen: 0 };
   assert.deepEqual(offcpuLossWarnings(none, config()), []);
   const w = offcpuLossWarnings({ ...none, userLost: 1, kernelLost: 2, startFull: 3, countsFull: 4 }, config({ stackStorageSize: 8 }));
   assert.equal(w.length, 3);

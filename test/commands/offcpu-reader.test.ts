@@ -37,14 +37,16 @@ int main(void) {
     F(offcpu_key, kernel_stack_id), F(offcpu_key, comm), sizeof(((struct offcpu_key *)0)->comm), F(offcpu_key, user_stack_hash));
   printf("\\"value\\":{\\"size\\":%zu,\\"totalNs\\":%zu,\\"count\\":%zu},",
     sizeof(struct offcpu_value), F(offcpu_value, total_ns), F(offcpu_value, count));
-  printf("\\"start\\":{\\"size\\":%zu,\\"startNs\\":%zu,\\"key\\":%zu,\\"copied\\":%zu},",
-    sizeof(struct offcpu_start), F(offcpu_start, start_ns), F(offcpu_start, key), F(offcpu_start, copied));
+  printf("\\"start\\":{\\"size\\":%zu,\\"startNs\\":%zu,\\"key\\":%zu,\\"copied\\":%zu,\\"oncpuNs\\":%zu,\\"taskStartNs\\":%zu},",
+    sizeof(struct offcpu_start), F(offcpu_start, start_ns), F(offcpu_start, key), F(offcpu_start, copied),
+    F(offcpu_start, oncpu_ns), F(offcpu_start, task_start_ns));
   printf("\\"ids\\":{\\"copied\\":%d,\\"dropped\\":%d,\\"unwound\\":%d},", OFFCPU_STACK_COPIED, OFFCPU_STACK_DROPPED, OFFCPU_STACK_UNWOUND);
   printf("\\"consts\\":{\\"depth\\":%d,\\"commLen\\":%d,\\"statCount\\":%d},",
     OFFCPU_MAX_STACK_DEPTH, OFFCPU_COMM_LEN, OFFCPU_STAT_COUNT);
-  printf("\\"stats\\":{\\"blocks\\":%d,\\"userLost\\":%d,\\"kernelLost\\":%d,\\"startFull\\":%d,\\"countsFull\\":%d,\\"outOfRange\\":%d,\\"copyDropped\\":%d,\\"unwound\\":%d}}",
+  printf("\\"stats\\":{\\"blocks\\":%d,\\"userLost\\":%d,\\"kernelLost\\":%d,\\"startFull\\":%d,\\"countsFull\\":%d,\\"outOfRange\\":%d,\\"copyDropped\\":%d,\\"unwound\\":%d,\\"switchInUnseen\\":%d}}",
     OFFCPU_STAT_BLOCKS, OFFCPU_STAT_USER_LOST, OFFCPU_STAT_KERNEL_LOST, OFFCPU_STAT_START_FULL,
-    OFFCPU_STAT_COUNTS_FULL, OFFCPU_STAT_OUT_OF_RANGE, OFFCPU_STAT_COPY_DROPPED, OFFCPU_STAT_UNWOUND);
+    OFFCPU_STAT_COUNTS_FULL, OFFCPU_STAT_OUT_OF_RANGE, OFFCPU_STAT_COPY_DROPPED, OFFCPU_STAT_UNWOUND,
+    OFFCPU_STAT_SWITCH_IN_UNSEEN);
   return 0;
 }
 `,
