@@ -59,6 +59,11 @@ export interface HookChoice {
   globals?: Record<string, GlobalValue>;
   /** Attaches the loaded programs, returning the link ids; throws on failure. */
   attach(obj: NativeBpfObject): number[];
+  /**
+   * A part of this hook loaded only once it is attached (BpfTool.loadDeferred), because loading
+   * it would delay the first event: named after the hook's name once it is in.
+   */
+  deferred?: { name: string; load(tool: BpfTool): void };
 }
 
 export interface OpenOptions {
@@ -78,7 +83,7 @@ export interface HookFailure {
 }
 
 export class BpfTool {
-  readonly hook: string;
+  private hookName: string;
   readonly failures: HookFailure[];
   private readonly obj: NativeBpfObject;
   /** Second instances of the object, sharing its maps, that hold programs added by addTailCall. */
@@ -86,10 +91,38 @@ export class BpfTool {
   private links: number[] = [];
   private closed = false;
 
-  private constructor(obj: NativeBpfObject, private readonly path: string, hook: string, failures: HookFailure[]) {
+  private constructor(
+    obj: NativeBpfObject,
+    private readonly path: string,
+    hook: string,
+    failures: HookFailure[],
+    private deferred: HookChoice['deferred'],
+  ) {
     this.obj = obj;
-    this.hook = hook;
+    this.hookName = hook;
     this.failures = failures;
+  }
+
+  /** The hook in use: the chosen HookChoice's name, and its deferred part's once loaded. */
+  get hook(): string {
+    return this.hookName;
+  }
+
+  /**
+   * Loads the chosen hook's deferred part (HookChoice.deferred), if it has one and it is not in
+   * yet. Returns why the kernel refused it (the tool goes on without it), or undefined.
+   */
+  loadDeferred(): string | undefined {
+    const part = this.deferred;
+    if (!part) return undefined;
+    this.deferred = undefined;
+    try {
+      part.load(this);
+      this.hookName += `, ${part.name}`;
+      return undefined;
+    } catch (err) {
+      return messageOf(err);
+    }
   }
 
   /**
@@ -124,7 +157,7 @@ export class BpfTool {
           if (errno === ENOMEM || errno === E2BIG) mapSizeFailures.push(messageOf(err).replace(/^.*load failed(?: \(program '[^']*'\))?: /, ''));
           throw err;
         }
-        const tool = new BpfTool(obj, path, choice.name, failures);
+        const tool = new BpfTool(obj, path, choice.name, failures, choice.deferred);
         options.prepare?.(tool);
         tool.links = choice.attach(obj);
         return tool;

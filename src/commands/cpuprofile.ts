@@ -8,7 +8,7 @@ import { native } from '../bpf/native.js';
 import { readCpuprofile, type CpuprofileStats } from './cpuprofile-reader.js';
 import { preflight } from '../preflight.js';
 import { waitForEnd } from '../util/collect.js';
-import { messageOf, UserError } from '../util/errors.js';
+import { UserError } from '../util/errors.js';
 import { idList, positiveInt, seconds } from './options.js';
 import type { StackProfile } from '../aggregate/model.js';
 import type { StackOutputOptions } from './stack-output.js';
@@ -56,10 +56,10 @@ export function effectiveUnwind(config: Pick<CpuprofileConfig, 'unwind'> & { ker
  * frame-pointer program.
  */
 export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'period' | 'unwind'> & { kernelOnly?: boolean }): HookChoice[] {
-  const choice = (name: string, program: string, globals?: HookChoice['globals']): HookChoice => ({
+  const choice = (name: string, program: string, deferred?: HookChoice['deferred']): HookChoice => ({
     name,
     programs: [program],
-    ...(globals ? { globals } : {}),
+    ...(deferred ? { deferred } : {}),
     attach: (obj) =>
       obj.attachPerfEvent(program, {
         type: PERF_TYPE_SOFTWARE,
@@ -69,30 +69,19 @@ export function cpuprofileHooks(config: Pick<CpuprofileConfig, 'frequency' | 'pe
       }),
   });
   const fp = choice('perf_event cpu-clock', 'cpuprofile_sample');
-  // Stacks copied (5.15+), and once sampling runs, walked in the kernel where it has learned rules
-  // (loadKernelWalk); auto falls back to frame pointers.
-  const copy = choice(COPY_HOOK, 'cpuprofile_sample_copy');
+  // Stacks copied (5.15+), and once sampling runs, walked in the kernel by the rules user space
+  // learned (bpf_loop, 5.17+): the walk program joins after attach, as its verification takes
+  // ~15-25 ms, which would stand between launch and the first sample, and it has nothing to walk
+  // before the first copies taught user space some rules. auto falls back to frame pointers.
+  const copy = choice(COPY_HOOK, 'cpuprofile_sample_copy', {
+    name: 'kernel walk',
+    load: (tool) => tool.addTailCall('walker', 0, 'cpuprofile_sample_walk'),
+  });
   const mode = effectiveUnwind(config);
   return mode === 'fp' ? [fp] : mode === 'dwarf' ? [copy] : [copy, fp];
 }
 
 const COPY_HOOK = 'perf_event cpu-clock, stack copies';
-
-/**
- * Adds the kernel walk by learned rules (bpf_loop, 5.17+) to the attached copy program: loaded
- * after attach because its verification takes ~15-25 ms, which would stand between launch and the
- * first sample, and it has nothing to walk before the first copies taught user space some rules.
- * Returns why it is unavailable (every stack is then copied), or undefined.
- */
-export function loadKernelWalk(tool: BpfTool): string | undefined {
-  if (tool.hook !== COPY_HOOK) return 'no stack copies';
-  try {
-    tool.addTailCall('walker', 0, 'cpuprofile_sample_walk');
-    return undefined;
-  } catch (err) {
-    return messageOf(err);
-  }
-}
 
 export interface CpuprofileFlags {
   pid?: number[];
@@ -230,7 +219,7 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   // Nothing but attaching stands between launch and the first sample: the kernel walk, and what
   // symbolizes, unwinds and prints, load now, while the kernel samples.
   const copying = tool.hook === COPY_HOOK && unwind !== 'fp';
-  const walkFailure = copying ? loadKernelWalk(tool) : undefined;
+  const walkFailure = tool.loadDeferred();
   const [{ Symbolizer }, { resolveStacks }, { printStackProfile, exportStackProfile }, session] = await Promise.all([
     import('../symbolize/index.js'),
     import('../pipeline/stacks.js'),
@@ -248,7 +237,7 @@ export async function runCpuprofile(config: CpuprofileConfig): Promise<StackProf
   if (config.verbose) {
     for (const f of tool.failures) stderr.write(`cpuprofile: ${f.hook} failed: ${f.error}\n`);
     if (walkFailure !== undefined) stderr.write(`cpuprofile: no kernel walk by learned rules (${walkFailure}): every stack copied\n`);
-    stderr.write(`cpuprofile: attached with ${tool.hook}${copying && walkFailure === undefined ? ', kernel walk' : ''}\n`);
+    stderr.write(`cpuprofile: attached with ${tool.hook}\n`);
   }
 
   const rate = config.period ? `every ${config.period} ns of CPU` : `${config.frequency} Hz`;

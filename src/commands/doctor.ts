@@ -8,7 +8,7 @@ import { native } from '../bpf/native.js';
 import { onlineCpus } from '../bpf/cpus.js';
 import { hasBpfPrivileges, tracefsMounted } from '../preflight.js';
 import { messageOf } from '../util/errors.js';
-import { cpuprofileHooks, loadKernelWalk } from './cpuprofile.js';
+import { cpuprofileHooks } from './cpuprofile.js';
 import { biolatencyHooks } from './biolatency.js';
 import { tcprttHooks } from './tcprtt.js';
 import { offcpuHooks } from './offcpu.js';
@@ -117,9 +117,9 @@ export function doctorCommand(): Command {
         let choice: string;
         try {
           const t = BpfTool.open(tool, chain);
+          // with the part a tool adds once attached, when this kernel takes it
+          t.loadDeferred();
           choice = t.hook;
-          // cpuprofile adds its kernel walk once attached: whether this kernel takes it.
-          if (tool === 'cpuprofile' && choice.includes('stack copies') && loadKernelWalk(t) === undefined) choice += ', kernel walk';
           t.close();
         } catch (err) {
           choice = `unavailable: ${messageOf(err)}`;

@@ -7,7 +7,7 @@ import { renderHistogramSet, type HistogramSetOptions } from '../render/histogra
 import { renderHistogramSetJson } from '../render/json.js';
 import { shouldUseColor } from '../render/color.js';
 import { sanitizeTerminal } from '../render/sanitize.js';
-import { waitForEnd } from '../util/collect.js';
+import { announcement, waitForEnd } from '../util/collect.js';
 import { abortInFlight } from '../util/signals.js';
 import { UserError } from '../util/errors.js';
 import type { HookChoice } from '../bpf/object.js';
@@ -160,7 +160,7 @@ export async function collectHistograms(source: HistogramSource, options: Collec
 
   // Listening before the line: a reader that sends SIGINT on seeing it must find it handled.
   const signal = signalWatch();
-  stderr.write(`${options.label}... Hit Ctrl-C to end.\n`);
+  stderr.write(announcement(options.label));
   try {
     for (let n = 1; ; n++) {
       const nextAt = started + n * options.intervalSec * 1000;

@@ -10,9 +10,14 @@ export interface WaitOptions {
   durationSec?: number;
   /** Label for the countdown line, e.g. `Sampling 3 processes at 49 Hz`. */
   label: string;
-  /** Off a terminal (no countdown), say once that collection has begun: `LABEL... Hit Ctrl-C to end.` */
+  /** Off a terminal (no countdown), say once that collection has begun (announcement). */
   announce?: boolean;
   stream?: TextOutput;
+}
+
+/** The line that says collection has begun, where no countdown shows it (stderr not a terminal). */
+export function announcement(label: string): string {
+  return `${label}... Hit Ctrl-C to end.\n`;
 }
 
 /** Resolves when the duration ends or on the first SIGINT/SIGTERM; later signals: see util/signals.ts. */
@@ -41,7 +46,7 @@ export function waitForEnd(options: WaitOptions): Promise<EndReason> {
     process.on('SIGINT', onSignal);
     process.on('SIGTERM', onSignal);
     // Only now: a reader that sends SIGINT on seeing the line must find it handled.
-    if (!live && options.announce) stream.write(`${options.label}... Hit Ctrl-C to end.\n`);
+    if (!live && options.announce) stream.write(announcement(options.label));
     if (options.durationSec !== undefined) timer = setTimeout(() => finish('duration'), options.durationSec * 1000);
     if (live) {
       const draw = () => {

@@ -2,23 +2,11 @@
 // ~8 ms of CPU: more than biolatency or tcprtt spend on anything of their own at start-up, for
 // modules only some runs touch (a compressed debug section, a gzip-compressed OTLP export, the
 // checksum of a large cache file; an address filter given on the command line). An `import`
-// would load them whenever the importing module loads, in every run.
+// would load them whenever the importing module loads, in every run. (require caches them.)
 import { createRequire } from 'node:module';
-
-type Zlib = typeof import('node:zlib');
-type Net = typeof import('node:net');
 
 const requireBuiltin = createRequire(import.meta.url);
 
-let zlibModule: Zlib | undefined;
-let netModule: Net | undefined;
+export const zlib = (): typeof import('node:zlib') => requireBuiltin('node:zlib') as typeof import('node:zlib');
 
-export function zlib(): Zlib {
-  zlibModule ??= requireBuiltin('node:zlib') as Zlib;
-  return zlibModule;
-}
-
-export function net(): Net {
-  netModule ??= requireBuiltin('node:net') as Net;
-  return netModule;
-}
+export const net = (): typeof import('node:net') => requireBuiltin('node:net') as typeof import('node:net');

@@ -151,12 +151,8 @@ class StandardOutput implements TextOutput {
   }
 
   private writeNow(bytes: Buffer): boolean {
-    try {
-      let done = 0;
-      while (done < bytes.length) done += writeSync(this.fd, bytes, done, bytes.length - done);
-    } catch (err) {
-      this.fail(err as NodeJS.ErrnoException);
-    }
+    const { error } = writeAll(this.fd, bytes);
+    if (error) this.fail(error);
     return true;
   }
 
@@ -173,13 +169,9 @@ class StandardOutput implements TextOutput {
 
   /** Writes what the pipe takes now; returns the rest, if any. */
   private tryWrite(bytes: Buffer): Buffer | undefined {
-    let done = 0;
-    try {
-      while (done < bytes.length) done += writeSync(this.pipeFd, bytes, done, bytes.length - done);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return bytes.subarray(done);
-      this.fail(err as NodeJS.ErrnoException);
-    }
+    const { done, error } = writeAll(this.pipeFd, bytes);
+    if (error?.code === 'EAGAIN') return bytes.subarray(done);
+    if (error) this.fail(error);
     return undefined;
   }
 
@@ -197,9 +189,10 @@ class StandardOutput implements TextOutput {
   private flush(): void {
     this.retry = undefined;
     let progressed = false;
-    while (this.queue.length > 0 && !this.failed) {
+    while (this.queue.length > 0) {
       const head = this.queue[0]!;
       const rest = this.tryWrite(head);
+      if (this.failed) return; // fail() emptied the queue
       const written = head.length - (rest?.length ?? 0);
       this.queued -= written;
       if (written > 0) progressed = true;
@@ -210,7 +203,7 @@ class StandardOutput implements TextOutput {
       this.queue[0] = rest;
       break;
     }
-    if (this.queue.length === 0 || this.failed) return;
+    if (this.queue.length === 0) return;
     this.retries = progressed ? 0 : this.retries + 1;
     this.schedule();
   }
@@ -230,6 +223,17 @@ class StandardOutput implements TextOutput {
     }
     this.onError(err);
   }
+}
+
+/** Writes all of `bytes` to `fd`, or until write(2) fails: how many were written, and the error. */
+function writeAll(fd: number, bytes: Buffer): { done: number; error?: NodeJS.ErrnoException } {
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(fd, bytes, done, bytes.length - done);
+  } catch (err) {
+    return { done, error: err as NodeJS.ErrnoException };
+  }
+  return { done };
 }
 
 function stdoutFailed(err: NodeJS.ErrnoException): void {
