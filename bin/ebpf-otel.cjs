@@ -32,6 +32,6 @@ const word = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '';
 // Returns null, before the bundle ran, when there is no usable cache directory (not root, or
 // EBPF_OTEL_CACHE_DIR empty) or the cache failed; an exception of the bundle's own top level
 // propagates from here as it would from require, and is not run twice.
-const loaded = loader ? loader.loadWithCodeCache(bundle, { label: /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : '' }) : null;
+const loaded = loader ? loader.loadWithCodeCache(bundle, { label: /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : '', moduleClass: module.constructor }) : null;
 if (loaded) process.on('exit', (code) => loaded.save(code));
 (loaded ? loaded.exports : require(bundle)).main(process.argv);

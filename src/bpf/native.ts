@@ -1,9 +1,9 @@
 // Typed view of the native addon (native/ebpf_otel.cc): the only file that loads it.
 import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../util/paths.js';
 import { UserError } from '../util/errors.js';
+import { nodeModule } from '../util/lazy-builtins.js';
 
 export interface ProgramInfo {
   name: string;
@@ -94,17 +94,24 @@ export interface NativeAddon {
 
 let addon: NativeAddon | undefined;
 
+function dlopen(path: string): unknown {
+  const module = { exports: {} };
+  process.dlopen(module, path);
+  return module.exports;
+}
+
 /** Loads the prebuilt addon (prebuilds/linux-x64) or, failing that, one built from source. */
 export function native(): NativeAddon {
   if (addon) return addon;
-  const require = createRequire(import.meta.url);
   try {
     // Where node-gyp-build would look first (a source build, then this platform's prebuild),
-    // required directly: node-gyp-build itself costs ~5 ms of every start to get there.
+    // loaded directly: node-gyp-build itself costs ~5 ms of every start to get there. With
+    // process.dlopen, which is what require does with a .node file, not createRequire: that
+    // would load node:module (util/lazy-builtins.ts).
     const direct = [join(packageRoot, 'build', 'Release', 'ebpf_otel.node'), join(packageRoot, 'prebuilds', `${process.platform}-${process.arch}`, 'node.napi.node')].find(
       (p) => existsSync(p),
     );
-    addon = (direct ? require(direct) : (require('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeAddon;
+    addon = (direct ? dlopen(direct) : (nodeModule().createRequire(import.meta.url)('node-gyp-build') as (dir: string) => unknown)(packageRoot)) as NativeAddon;
   } catch (err) {
     const why = err instanceof Error ? err.message.split('\n')[0] : String(err);
     if (/libbpf\.so/.test(String(why))) {

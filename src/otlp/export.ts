@@ -11,14 +11,13 @@
 
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import { tmpdir } from 'node:os';
 import { UserError } from '../util/errors.js';
 import { abortableBySignal, signalExitCode } from '../util/signals.js';
 import { createExclusiveFile, saveAside } from '../util/files.js';
 import { redactUrl, type OtlpSignal, type OtlpSignalConfig } from './config.js';
 import { readFields, WIRE_LEN, WIRE_VARINT } from './protobuf.js';
 import { packageVersion } from '../util/paths.js';
-import { zlib } from '../util/lazy-builtins.js';
+import { os, zlib } from '../util/lazy-builtins.js';
 
 export type OtlpFailureKind = 'unreachable' | 'http' | 'timeout' | 'retries-exhausted' | 'bad-config' | 'interrupted';
 
@@ -374,7 +373,7 @@ export interface SavePayloadOptions {
  *   curl -H 'Content-Type: application/x-protobuf' --data-binary @PATH URL
  */
 export function saveFailedPayload(bytes: Uint8Array, signal: OtlpSignal, opts: SavePayloadOptions = {}): string {
-  const dir = opts.dir ?? tmpdir();
+  const dir = opts.dir ?? os().tmpdir();
   if (opts.fileName !== undefined) return createExclusiveFile(dir, opts.fileName, bytes);
   return saveAside(bytes, `ebpf-otel-${signal}`, '.binpb', dir);
 }

@@ -9,7 +9,7 @@
 //     so are never taken from the environment.
 
 import { readFileSync, readlinkSync } from 'node:fs';
-import { arch, hostname, release } from 'node:os';
+import { os } from '../util/lazy-builtins.js';
 import { basename } from 'node:path';
 import type { OtlpConfig } from './config.js';
 
@@ -31,6 +31,7 @@ export interface HostInfo {
 const ARCH: Record<string, string> = { x64: 'amd64', arm64: 'arm64', arm: 'arm32', ia32: 'x86', ppc64: 'ppc64', s390x: 's390x' };
 
 export function hostInfo(): HostInfo {
+  const { arch, hostname, release } = os();
   return { hostName: hostname(), kernelRelease: release(), arch: ARCH[arch()] ?? arch() };
 }
 

@@ -13,13 +13,15 @@
 // caches). Every failure is silent and ends in a plain require of the bundle.
 //
 // This module is bundled on its own (scripts/build.mjs: dist/bundle/code-cache.cjs) and runs
-// before the CLI bundle: node:fs, node:vm and node:module only. Not node:zlib (CRC-32): loading it
-// brings node:stream, ~8 ms of CPU at every start (util/word-checksum.ts).
+// before the CLI bundle: node:fs and node:vm only. Not node:zlib (CRC-32): loading it brings
+// node:stream, ~8 ms of CPU at every start (util/word-checksum.ts); not node:module, ~1.4 ms
+// (util/lazy-builtins.ts): the caller hands over CommonJS's Module class (`module.constructor`).
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { createRequire, Module } from 'node:module';
+import type { Module } from 'node:module';
 import { dirname } from 'node:path';
 import * as vm from 'node:vm';
 import { cacheDirFromEnv, checkedHeader, fileIdentity, identityText, openCacheDir, readCacheFile, writeCacheFile } from './cache-dir.js';
+import { nodeModule } from './lazy-builtins.js';
 import { wordChecksum } from './word-checksum.js';
 
 /** Bump when the layout below changes: an old file then reads as a miss. */
@@ -79,6 +81,11 @@ export interface CodeCacheOptions {
   cacheDir?: string | null;
   /** Which part of the program this run exercises (the subcommand); '' for none. */
   label?: string;
+  /**
+   * CommonJS's Module class, from a CommonJS caller (`module.constructor`); default: node:module's,
+   * loaded for the purpose.
+   */
+  moduleClass?: typeof Module;
 }
 
 interface Source {
@@ -189,7 +196,8 @@ export function loadWithCodeCache(file: string, options: CodeCacheOptions = {}):
     const name = codeCacheFileName(process.execArgv, process.env.NODE_OPTIONS ?? '', label);
     const cached = readCodeCache(dir, name, source.key);
     if (cached === undefined) return null;
-    const script = new vm.Script(Module.wrap(source.text), {
+    const ModuleClass = options.moduleClass ?? nodeModule().Module;
+    const script = new vm.Script(ModuleClass.wrap(source.text), {
       filename: file,
       ...(cached ? { cachedData: cached.data } : {}),
       // No importModuleDynamically: an import() in a vm.Script without it throws, so
@@ -197,9 +205,9 @@ export function loadWithCodeCache(file: string, options: CodeCacheOptions = {}):
       // Passing vm.constants.USE_MAIN_CONTEXT_DEFAULT_LOADER costs ~2 ms of every start.
     });
     state = cached === null ? 'miss' : script.cachedDataRejected ? 'rejected' : 'hit';
-    const mod = new Module(file);
+    const mod = new ModuleClass(file);
     mod.filename = file;
-    const require = createRequire(file);
+    const require = ModuleClass.createRequire(file);
     run = () => {
       const fn = script.runInThisContext({ displayErrors: true }) as (...args: unknown[]) => void;
       fn.call(mod.exports, mod.exports, require, mod, file, dirname(file));

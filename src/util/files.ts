@@ -29,7 +29,7 @@ import {
   writeSync,
   type Stats,
 } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { os } from './lazy-builtins.js';
 import { basename, dirname, join, resolve } from 'node:path';
 import { uniqueSuffix } from './cache-dir.js';
 import { UserError, messageOf } from './errors.js';
@@ -261,7 +261,7 @@ function uniqueHex8(): string {
  * Saves data that could not go where it was meant to in a new file of the temporary directory:
  * `<prefix>-<time>-<pid>-<8 hex digits><ext>`, mode 0600. Returns its path; throws the file system error.
  */
-export function saveAside(data: string | Uint8Array, prefix: string, ext: string, dir = tmpdir()): string {
+export function saveAside(data: string | Uint8Array, prefix: string, ext: string, dir = os().tmpdir()): string {
   for (let tries = 0; ; tries++) {
     const name = `${prefix}-${fileTimestamp()}-${process.pid}-${uniqueHex8()}${ext}`;
     try {

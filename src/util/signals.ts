@@ -7,14 +7,14 @@
 //    then saves its payload and says where (exit 128+signal); with nothing to abort, or at the
 //    next signal, the process stops at once, saying so when output was left unwritten.
 
-import { constants } from 'node:os';
+import { os } from './lazy-builtins.js';
 import { stderr, stdout } from './stdio.js';
 
 export type StopSignal = 'SIGINT' | 'SIGTERM';
 
 /** The conventional exit status of a process stopped by `signal`: 130 for SIGINT, 143 for SIGTERM. */
 export function signalExitCode(signal: NodeJS.Signals): number {
-  return 128 + (constants.signals[signal] ?? 0);
+  return 128 + (os().constants.signals[signal] ?? 0);
 }
 
 const inFlight = new Set<AbortController>();

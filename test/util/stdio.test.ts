@@ -88,16 +88,16 @@ stderr.write('isTTY ' + stdout.isTTY + ' pending ' + stdout.pendingBytes + '\\n'
   assert.equal(devNull.stderr, 'ok\n');
 });
 
-test('the histogram tools, writing to pipes, never load node:stream, node:net, node:tty or node:zlib', (t) => {
+test('the histogram tools, writing to pipes, never load node:stream, net, tty, zlib, module or os', (t) => {
   if (!requireRoot(t)) return;
-  // Loading them is ~10 ms of CPU at every start (src/util/stdio.ts, src/util/zlib.ts): a
-  // preload reports, at exit, which of them the run loaded.
+  // Loading them is ~12 ms of CPU at every start (src/util/stdio.ts, src/util/lazy-builtins.ts):
+  // a preload reports, at exit, which of them the run loaded.
   const dir = mkdtempSync(join(tmpdir(), 'ebpf-otel-stdio-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
   const preload = join(dir, 'loaded.cjs');
   writeFileSync(
     preload,
-    `process.on('exit', () => require('node:fs').writeSync(2, 'loaded [' + process.moduleLoadList.filter((m) => /^NativeModule (stream|net|tty|zlib)$/.test(m)).join(',') + ']\\n'));\n`,
+    `process.on('exit', () => require('node:fs').writeSync(2, 'loaded [' + process.moduleLoadList.filter((m) => /^NativeModule (stream|net|tty|zlib|module|os)$/.test(m)).join(',') + ']\\n'));\n`,
   );
   for (const args of [
     ['biolatency', '--json', '--duration', '0.2'],
