@@ -21,22 +21,61 @@ function shareUnderMain(lines: FoldedLine[]): number {
   return under / total;
 }
 
+/** Share of samples whose leaf is NAMED or the memcpy it calls: what unwinding must put under main. */
+function leafShare(lines: FoldedLine[]): number {
+  const total = lines.reduce((s, l) => s + l.count, 0);
+  return lines.filter((l) => l.frames.at(-1) === NAMED || /^__mem(cpy|move)/.test(l.frames.at(-1)!)).reduce((s, l) => s + l.count, 0) / total;
+}
+
+/** How far the sampled share may sit from the burner's own measure of the same window. */
+const TRUTH_TOLERANCE = 0.08;
+
 let burner: string | undefined;
+
+/** The burner's progress lines: `p MONOTONIC_S IN_COPY_S ELAPSED_S`. */
+interface Progress {
+  at: number;
+  inCopy: number;
+  elapsed: number;
+}
+
+/**
+ * The share of its time the burner spent in copy_heavy between monotonic times `from` and `to`
+ * (the progress lines nearest outside the window): the truth for the samples of that window. Over
+ * the whole run it can differ by several points, as memcpy slows and speeds with what else uses
+ * the machine's memory.
+ */
+function shareBetween(progress: Progress[], from: number, to: number): number {
+  const first = progress.filter((p) => p.at <= from).at(-1) ?? progress[0]!;
+  const last = progress.find((p) => p.at >= to) ?? progress.at(-1)!;
+  return (last.inCopy - first.inCopy) / (last.elapsed - first.elapsed);
+}
 
 /** Runs the burner for `seconds`, profiles it with `args` for 3 s; returns the profile and the burner's own measured share. */
 async function profileBurner(args: string[]): Promise<{ lines: FoldedLine[]; truth: number; stderr: string }> {
   burner ??= buildWorkload('unwind-burner', ['-O2', '-fomit-frame-pointer']);
-  const child = spawn(burner, ['6'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(burner, ['6', 'progress'], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
   const exited = new Promise<void>((resolve) => child.on('close', () => resolve()));
   try {
     await sleep(300);
-    const r = runCli(['-v', 'cpuprofile', '-p', String(child.pid), '-F', '199', '-f', ...args, '3']);
+    // The 3 s the profiler samples start once it has attached, ~0.1 s after launch (the clock is
+    // the burner's: Node's hrtime is CLOCK_MONOTONIC too).
+    const launched = Number(process.hrtime.bigint()) / 1e9;
+    const r = runCli(['-v', 'cpuprofile', '-p', String(child.pid), '-F', '499', '-f', ...args, '3']);
     assert.equal(r.status, 0, r.stderr);
     await exited;
-    const truth = Number(out.trim().split(' ')[1]);
-    assert.ok(truth > 0.15 && truth < 0.85, `the burner measured a share in its range: ${out}`);
+    const progress = out
+      .split('\n')
+      .filter((l) => l.startsWith('p '))
+      .map((l) => {
+        const [, at, inCopy, elapsed] = l.split(' ').map(Number);
+        return { at: at!, inCopy: inCopy!, elapsed: elapsed! };
+      });
+    assert.ok(progress.length > 50, `the burner reported its progress: ${out.slice(0, 200)}`);
+    const truth = shareBetween(progress, launched + 0.1, launched + 3.1);
+    assert.ok(truth > 0.15 && truth < 0.85, `the burner measured a share in its range: ${truth} (${out.trim().split('\n').at(-1)})`);
     return { lines: parseFoldedStrict(r.stdout), truth, stderr: r.stderr };
   } finally {
     child.kill();
@@ -47,15 +86,17 @@ test('cpuprofile (--unwind auto, the default) attributes the libc-heavy function
   if (!requireRoot(t)) return;
   const { lines, truth, stderr } = await profileBurner([]);
   const total = lines.reduce((s, l) => s + l.count, 0);
-  assert.ok(total > 150, `~600 samples of a busy process expected, got ${total}`);
+  assert.ok(total > 400, `~1500 samples of a busy process expected, got ${total}`);
   const share = shareUnderMain(lines);
   t.diagnostic(`${NAMED} under main: ${(share * 100).toFixed(1)}% of ${total} samples, measured by the program: ${(truth * 100).toFixed(1)}%`);
-  assert.ok(Math.abs(share - truth) <= 0.05, `share ${share.toFixed(3)} vs truth ${truth.toFixed(3)}`);
+  // Samples against the burner's clock: on this busy two-core VM the two differ by up to ~5
+  // points even over the same window (8 runs: 0.1-5.0), whatever the unwinder; the exact check
+  // that nothing is lost or invented is the leaf share below.
+  assert.ok(Math.abs(share - truth) <= TRUTH_TOLERANCE, `share ${share.toFixed(3)} vs truth ${truth.toFixed(3)}`);
   // Exactly the samples that ran in copy_heavy or in the memcpy it calls (their leaf, which needs
   // no unwinding) are attributed to it under main: nothing lost, nothing invented.
-  const leafShare =
-    lines.filter((l) => l.frames.at(-1) === NAMED || /^__mem(cpy|move)/.test(l.frames.at(-1)!)).reduce((s, l) => s + l.count, 0) / total;
-  assert.ok(Math.abs(share - leafShare) <= 0.02, `share under main ${share.toFixed(3)} vs leaf share ${leafShare.toFixed(3)}`);
+  const leaf = leafShare(lines);
+  assert.ok(Math.abs(share - leaf) <= 0.02, `share under main ${share.toFixed(3)} vs leaf share ${leaf.toFixed(3)}`);
   // The time inside memcpy is inside copy_heavy: libc's leaf is unwound to its caller.
   assert.ok(lines.some((l) => /^__mem(cpy|move)/.test(l.frames.at(-1)!) && l.frames.includes(NAMED)), 'memcpy samples sit under copy_heavy');
   // Every user stack of the busy thread reaches _start, none ends in a marker.
@@ -74,7 +115,9 @@ test('cpuprofile --unwind dwarf gives the same attribution; --unwind fp shows th
   if (!requireRoot(t)) return;
   const dwarf = await profileBurner(['--unwind', 'dwarf']);
   const dShare = shareUnderMain(dwarf.lines);
-  assert.ok(Math.abs(dShare - dwarf.truth) <= 0.05, `dwarf: share ${dShare.toFixed(3)} vs truth ${dwarf.truth.toFixed(3)}`);
+  assert.ok(Math.abs(dShare - dwarf.truth) <= TRUTH_TOLERANCE, `dwarf: share ${dShare.toFixed(3)} vs truth ${dwarf.truth.toFixed(3)}`);
+  const dLeaf = leafShare(dwarf.lines);
+  assert.ok(Math.abs(dShare - dLeaf) <= 0.02, `dwarf: share under main ${dShare.toFixed(3)} vs leaf share ${dLeaf.toFixed(3)}`);
   const fp = await profileBurner(['--unwind', 'fp']);
   const fShare = shareUnderMain(fp.lines);
   t.diagnostic(`${NAMED} under main: dwarf ${(dShare * 100).toFixed(1)}%, fp ${(fShare * 100).toFixed(1)}% (truth ${(fp.truth * 100).toFixed(1)}%)`);

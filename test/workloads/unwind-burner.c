@@ -6,7 +6,11 @@
  * monotonic clock around each call: time as the cpu-clock sampler sees it, steal time of a busy
  * VM included, which thread CPU time leaves out) and prints it with the rounds done, for the test
  * to compare against.
- * Runs for argv[1] seconds (default 5). */
+ * Runs for argv[1] seconds (default 5). With argv[2] "progress", also prints every ~50 ms a line
+ * `p MONOTONIC_S IN_COPY_S ELAPSED_S` (the last two counted from the start): the share over any
+ * window, such as the one a profiler sampled, since the share drifts over a run when other
+ * processes contend for the memory memcpy moves. No clock read is added for it (bench/unwind.ts
+ * counts the reads of a round). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +49,8 @@ __attribute__((noinline)) void spin_light(unsigned long n)
 int main(int argc, char **argv)
 {
 	double seconds = argc > 1 ? atof(argv[1]) : 5.0;
+	int progress = argc > 2 && strcmp(argv[2], "progress") == 0;
+	double printed = 0;
 	src = malloc(BUF);
 	dst = malloc(BUF);
 	memset(src, 1, BUF);
@@ -60,7 +66,12 @@ int main(int argc, char **argv)
 		in_copy += t1 - t0;
 		rounds++;
 		clock_gettime(CLOCK_MONOTONIC, &w);
-		if ((w.tv_sec - w0.tv_sec) + (w.tv_nsec - w0.tv_nsec) / 1e9 >= seconds)
+		double elapsed = (w.tv_sec - w0.tv_sec) + (w.tv_nsec - w0.tv_nsec) / 1e9;
+		if (progress && elapsed - printed >= 0.05) {
+			printf("p %.6f %.6f %.6f\n", w.tv_sec + w.tv_nsec / 1e9, in_copy, elapsed);
+			printed = elapsed;
+		}
+		if (elapsed >= seconds)
 			break;
 	}
 	printf("%lu %.4f\n", rounds, in_copy / (cpu_now() - start));
