@@ -14,24 +14,31 @@
 // 0.17 s -> 0.13 s; on a busy node process at 999 Hz (~900 stacks), end of collection to output
 // unchanged (1.42-1.99 s vs 1.52-1.85 s), while --max-opt=2 (no TurboFan) made it 20-30 % slower.
 // CommonJS, and one bundled file (scripts/build.mjs): Node starts a CommonJS entry without its
-// ES module loader, which is most of what stood between launch and the first sample.
+// ES module loader, which is most of what stood between launch and the first sample. A command
+// runs from its own bundle (dist/bundle/commands/NAME.cjs, only that command's code); everything
+// else (help, --version, a word that is no command) from dist/bundle/ebpf-otel.cjs, which has all.
 // The bundle is loaded with a V8 code cache (dist/bundle/code-cache.cjs, built from
 // src/util/code-cache.ts; kept in /run/ebpf-otel, root only; EBPF_OTEL_CACHE_DIR moves it, empty
 // turns it off): compiling the bundle and its functions costs ~25 ms of CPU at every run
 // otherwise. Any failure of the cache itself ends in the plain require below.
 'use strict';
-const bundle = require('node:path').join(__dirname, '..', 'dist', 'bundle', 'ebpf-otel.cjs');
+const { join } = require('node:path');
+const { existsSync } = require('node:fs');
+// The subcommand: the first word that is not an option (no program option takes a value).
+const word = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '';
+const label = /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : '';
+const commandBundle = label === '' ? '' : join(__dirname, '..', 'dist', 'bundle', 'commands', `${label}.cjs`);
+const bundle = commandBundle !== '' && existsSync(commandBundle) ? commandBundle : join(__dirname, '..', 'dist', 'bundle', 'ebpf-otel.cjs');
 let loader;
 try {
   loader = require('../dist/bundle/code-cache.cjs');
 } catch {
   // no loader (a partial build): the plain require
 }
-// The subcommand (the first word that is not an option) labels what this run adds to the cache.
-const word = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? '';
 // Returns null, before the bundle ran, when there is no usable cache directory (not root, or
 // EBPF_OTEL_CACHE_DIR empty) or the cache failed; an exception of the bundle's own top level
-// propagates from here as it would from require, and is not run twice.
-const loaded = loader ? loader.loadWithCodeCache(bundle, { label: /^[a-z][a-z0-9-]{0,31}$/.test(word) ? word : '', moduleClass: module.constructor }) : null;
+// propagates from here as it would from require, and is not run twice. The subcommand labels
+// what this run adds to the cache.
+const loaded = loader ? loader.loadWithCodeCache(bundle, { label, moduleClass: module.constructor }) : null;
 if (loaded) process.on('exit', (code) => loaded.save(code));
 (loaded ? loaded.exports : require(bundle)).main(process.argv);

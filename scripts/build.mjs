@@ -3,12 +3,13 @@
 //   bpf:    bpf/*.bpf.c -> bpf/*.bpf.o with clang (CO-RE, BTF kept, DWARF stripped)
 //   native: the Node-API addon with node-gyp, copied to prebuilds/linux-<arch>/ for the tarball
 //   ts:     tsc
-//   bundle: dist/src (tsc's output) -> dist/bundle/ebpf-otel.cjs, the one file bin/ runs
+//   bundle: dist/src (tsc's output) -> dist/bundle/ebpf-otel.cjs (every command) and
+//           dist/bundle/commands/NAME.cjs (one command each), which bin/ runs
 // Nothing here runs at tool run time: users get the objects and the addon prebuilt.
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const steps = process.argv.slice(2);
@@ -102,11 +103,9 @@ const lazyChildProcess = {
 };
 
 if (want('bundle')) {
-  console.error('  BUNDLE  dist/bundle/ebpf-otel.cjs');
   const { build } = await import('esbuild');
-  await build({
+  const options = {
     entryPoints: [join(root, 'dist', 'src', 'cli.js')],
-    outfile: join(root, 'dist', 'bundle', 'ebpf-otel.cjs'),
     bundle: true,
     format: 'cjs',
     platform: 'node',
@@ -118,13 +117,31 @@ if (want('bundle')) {
     banner: { js: "const __bundle_url = require('node:url').pathToFileURL(__filename).href;" },
     plugins: [lazyChildProcess],
     logLevel: 'warning',
-  });
-  // The loader below runs the bundle as a vm.Script, where import() has no loader to call: every
+  };
+  // The loader below runs a bundle as a vm.Script, where import() has no loader to call: every
   // dynamic import must have become a require (esbuild does that for bundled modules; an
   // external ESM-only package would stay an import() and break at run time, so not here).
-  const text = readFileSync(join(root, 'dist', 'bundle', 'ebpf-otel.cjs'), 'utf8');
-  if (/\bimport\s*\(/.test(text)) {
-    throw new Error('dist/bundle/ebpf-otel.cjs contains a dynamic import(): src/util/code-cache.ts cannot run it; bundle the module or require it');
+  const checkNoImport = (file) => {
+    if (/\bimport\s*\(/.test(readFileSync(file, 'utf8'))) {
+      throw new Error(`${file} contains a dynamic import(): src/util/code-cache.ts cannot run it; bundle the module or require it`);
+    }
+  };
+  console.error('  BUNDLE  dist/bundle/ebpf-otel.cjs');
+  const full = join(root, 'dist', 'bundle', 'ebpf-otel.cjs');
+  await build({ ...options, outfile: full });
+  checkNoImport(full);
+  // One bundle per command, holding only that command (src/cli.ts, EBPF_OTEL_COMMAND): the code
+  // cache V8 deserializes at every start shrinks with the script. Stale ones (a command renamed)
+  // go first: bin/ would run whatever it finds there.
+  const commandsDir = join(root, 'dist', 'bundle', 'commands');
+  rmSync(commandsDir, { recursive: true, force: true });
+  mkdirSync(commandsDir, { recursive: true });
+  const { commandNames } = await import(pathToFileURL(join(root, 'dist', 'src', 'cli.js')).href);
+  for (const name of commandNames()) {
+    console.error(`  BUNDLE  dist/bundle/commands/${name}.cjs`);
+    const file = join(commandsDir, `${name}.cjs`);
+    await build({ ...options, outfile: file, define: { ...options.define, EBPF_OTEL_COMMAND: JSON.stringify(name) } });
+    checkNoImport(file);
   }
   // The loader bin/ebpf-otel.cjs runs first: it compiles the bundle above with a V8 code cache
   // (src/util/code-cache.ts). Its own file, small, so that Node compiles little before it.

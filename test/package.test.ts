@@ -8,6 +8,7 @@ import { existsSync, mkdirSync, mkdtempSync, realpathSync, symlinkSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildWorkload, repoRoot, requireRoot, sleep } from './helpers.js';
+import { commandNames } from '../src/cli.js';
 
 function npmCli(): string {
   const npm = realpathSync(execFileSync('sh', ['-c', 'command -v npm'], { encoding: 'utf8' }).trim());
@@ -25,6 +26,7 @@ test('npm pack ships the BPF objects and the prebuilt addon, and the tarball run
   assert.ok(files.some((f) => /^prebuilds\/linux-x64\/.+\.node$/.test(f)), 'the prebuilt addon is packed');
   assert.ok(files.includes('dist/bundle/ebpf-otel.cjs'), 'the bundled CLI is packed');
   assert.ok(files.includes('dist/bundle/code-cache.cjs'), 'the loader bin/ebpf-otel.cjs compiles the bundle with is packed');
+  for (const name of commandNames()) assert.ok(files.includes(`dist/bundle/commands/${name}.cjs`), `the ${name} bundle is packed`);
   assert.ok(!files.some((f) => f.startsWith('dist/src/')), 'only the bundle is packed, not the modules it was made of');
   assert.ok(!files.some((f) => f.startsWith('test/') || f.startsWith('dist/test/')), 'tests are not packed');
 
