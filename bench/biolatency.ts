@@ -17,6 +17,7 @@ import {
   work,
   Workload,
   hookStartup,
+  cpuAtMostPeerPlusIdle,
   nodeIdleSpec,
   NODE_IDLE,
   type SeriesTool,
@@ -145,8 +146,7 @@ export async function benchBiolatency(reps: number, collectSec: number, agreemen
     }
     return r;
   });
-  const [ours, libbpf, , idle] = results.map((r) => r.metrics);
-  const cpuBound = libbpf!.cpuS && idle!.cpuS ? libbpf!.cpuS.median + idle!.cpuS.median : undefined;
+  const [ours] = results.map((r) => r.metrics);
   return {
     id: 'biolatency',
     title: 'biolatency vs libbpf-tools biolatency and bpftrace, direct-I/O storm',
@@ -163,12 +163,7 @@ export async function benchBiolatency(reps: number, collectSec: number, agreemen
         `Buckets compared by power of two (each tool labels its log2 buckets a little differently).\n\n${agree.table}`,
     ],
     targets: [
-      {
-        what: 'biolatency CPU ≤ libbpf-tools + idle Node (issue 3)',
-        target: cpuBound !== undefined ? `≤ ${cpuBound.toFixed(3)} s` : 'n/a',
-        measured: `${fmt(ours!.cpuS, 3)} s`,
-        met: ours!.cpuS && cpuBound !== undefined ? ours!.cpuS.median <= cpuBound : undefined,
-      },
+      cpuAtMostPeerPlusIdle('biolatency CPU ≤ libbpf-tools + idle Node (issue 3)', byTool.get(OURS), byTool.get(LIBBPF), byTool.get(NODE_IDLE)),
       {
         what: 'biolatency histogram agrees with libbpf-tools and bpftrace (same time)',
         target: 'totals within 3 %',

@@ -11,6 +11,7 @@ import {
   series,
   Workload,
   hookStartup,
+  cpuAtMostPeerPlusIdle,
   nodeIdleSpec,
   NODE_IDLE,
   type SeriesTool,
@@ -135,8 +136,6 @@ export async function benchTcprtt(reps: number, collectSec: number, agreementRun
     };
   });
   const ours = results[0]!.metrics;
-  const [idle, libbpfBio] = [results[3]!.metrics, results[4]!.metrics];
-  const cpuBound = libbpfBio.cpuS && idle.cpuS ? libbpfBio.cpuS.median + idle.cpuS.median : undefined;
   return {
     id: 'tcprtt',
     title: 'tcprtt vs libbpf-tools tcprtt and bpftrace, loopback ping-pong',
@@ -153,12 +152,12 @@ export async function benchTcprtt(reps: number, collectSec: number, agreementRun
     ],
     targets: [
       { what: 'tcprtt attaches where libbpf-tools tcprtt cannot', target: 'ours works', measured: ours.tp ? 'works' : 'failed', met: ours.tp !== undefined },
-      {
-        what: 'tcprtt CPU ≤ libbpf-tools biolatency + idle Node (issue 3; libbpf-tools tcprtt cannot attach here)',
-        target: cpuBound !== undefined ? `≤ ${cpuBound.toFixed(3)} s` : 'n/a',
-        measured: `${fmt(ours.cpuS, 3)} s`,
-        met: ours.cpuS && cpuBound !== undefined ? ours.cpuS.median <= cpuBound : undefined,
-      },
+      cpuAtMostPeerPlusIdle(
+        'tcprtt CPU ≤ libbpf-tools biolatency + idle Node (issue 3; libbpf-tools tcprtt cannot attach here)',
+        byTool.get(OURS),
+        byTool.get(LIBBPF_BIO),
+        byTool.get(NODE_IDLE),
+      ),
       {
         what: 'tcprtt histogram agrees with bpftrace (same time)',
         target: 'totals within 3 %',

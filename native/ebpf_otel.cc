@@ -22,6 +22,10 @@
 #include <string>
 #include <vector>
 
+// The light-skeleton runtime of libbpf (bpf_load_and_run and its context layout): what runs the
+// loader program that libbpf's gen_loader writes (BpfObject::LoadInKernel).
+#include <bpf/skel_internal.h>
+
 namespace {
 
 // libbpf's chatter is kept here instead of going to the user's terminal; `--verbose` prints it.
@@ -124,6 +128,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       InstanceMethod("setMaxEntries", &BpfObject::SetMaxEntries),
       InstanceMethod("shareMaps", &BpfObject::ShareMaps),
       InstanceMethod("load", &BpfObject::Load),
+      InstanceMethod("loadInKernel", &BpfObject::LoadInKernel),
       InstanceMethod("programFd", &BpfObject::ProgramFd),
       InstanceMethod("attach", &BpfObject::Attach),
       InstanceMethod("attachTrace", &BpfObject::AttachTrace),
@@ -159,7 +164,18 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   struct bpf_object* obj_ = nullptr;
   std::string path_;
   bool loaded_ = false;
-  std::vector<struct bpf_link*> links_;
+  // A link is libbpf's (objects load()ed) or a link fd and, for perf events, the event's fd
+  // (objects loaded in the kernel, whose programs libbpf holds no fd of).
+  struct Link {
+    struct bpf_link* link = nullptr;
+    int fd = -1;
+    int event_fd = -1;
+  };
+  std::vector<Link> links_;
+  // Set by LoadInKernel: the fds the kernel's loader made, by libbpf's map and program names.
+  bool in_kernel_ = false;
+  std::map<std::string, int> map_fds_;
+  std::map<std::string, int> prog_fds_;
   // Ring buffer readers by map name, created on first use; records collect in `pending` while
   // ring_buffer__consume runs, up to `budget` bytes (0: no limit).
   struct Ring {
@@ -191,12 +207,20 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       delete r.second;
     }
     rings_.clear();
-    for (auto*& l : links_) {
-      if (l) bpf_link__destroy(l);
-      l = nullptr;
-    }
+    for (Link& l : links_) Release(l);
+    for (auto& m : map_fds_) close(m.second);
+    map_fds_.clear();
+    for (auto& p : prog_fds_) close(p.second);
+    prog_fds_.clear();
     if (obj_) bpf_object__close(obj_);
     obj_ = nullptr;
+  }
+
+  static void Release(Link& l) {
+    if (l.link) bpf_link__destroy(l.link);
+    if (l.fd >= 0) close(l.fd);
+    if (l.event_fd >= 0) close(l.event_fd);
+    l = Link();
   }
 
   void EnsureOpen(Napi::Env env) {
@@ -221,7 +245,19 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     struct bpf_map* m = Map(env, name);
     if (!loaded_) ThrowPlain(env, "map '" + name + "' is not usable before load()");
     if (out) *out = m;
-    return bpf_map__fd(m);
+    return FdOf(m);
+  }
+
+  int FdOf(struct bpf_map* m) {
+    if (!in_kernel_) return bpf_map__fd(m);
+    auto it = map_fds_.find(bpf_map__name(m));
+    return it == map_fds_.end() ? -EBADF : it->second;
+  }
+
+  int FdOf(struct bpf_program* p) {
+    if (!in_kernel_) return bpf_program__fd(p);
+    auto it = prog_fds_.find(bpf_program__name(p));
+    return it == prog_fds_.end() ? -EBADF : it->second;
   }
 
   static bool IsPerCpu(struct bpf_map* m) {
@@ -247,8 +283,25 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value AddLink(Napi::Env env, struct bpf_link* link, const std::string& what) {
     int err = libbpf_get_error(link);
     if (err) ThrowErrno(env, what, err);
-    links_.push_back(link);
+    Link l;
+    l.link = link;
+    links_.push_back(l);
     return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+  }
+
+  // A link made by fd (objects loaded in the kernel): `fd` is the link's fd or a negative errno.
+  Napi::Value AddLinkFd(Napi::Env env, int fd, const std::string& what) {
+    if (fd < 0) ThrowErrno(env, what, fd == -1 ? -errno : fd);
+    Link l;
+    l.fd = fd;
+    links_.push_back(l);
+    return Napi::Number::New(env, static_cast<double>(links_.size() - 1));
+  }
+
+  // An attach kind this wrapper makes only through libbpf, asked of an object loaded in the
+  // kernel: LoadInKernel leaves the program types that need one to load().
+  void RefuseInKernel(Napi::Env env, const std::string& name) {
+    if (in_kernel_) ThrowErrno(env, "program '" + name + "': this attach needs an object loaded by load()", ENOTSUP);
   }
 
   Napi::Value Programs(const Napi::CallbackInfo& info) {
@@ -374,7 +427,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     bpf_object__for_each_map(m, obj_) {
       struct bpf_map* theirs = bpf_object__find_map_by_name(other->obj_, bpf_map__name(m));
       if (!theirs) continue;
-      int err = bpf_map__reuse_fd(m, bpf_map__fd(theirs));
+      int err = bpf_map__reuse_fd(m, other->FdOf(theirs));
       if (err) ThrowErrno(env, "map '" + std::string(bpf_map__name(m)) + "': sharing failed", err);
       shared++;
     }
@@ -385,7 +438,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
   Napi::Value ProgramFd(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = ArgString(info, 0, "program name");
-    int fd = bpf_program__fd(Prog(env, name));
+    int fd = FdOf(Prog(env, name));
     if (fd < 0) ThrowErrno(env, "program '" + name + "': not loaded", fd);
     return Napi::Number::New(env, fd);
   }
@@ -407,24 +460,98 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     return env.Undefined();
   }
 
+  // loadInKernel() -> 'loaded' | 'untouched' | 'spent'. Loads the object as a light skeleton
+  // does: libbpf's gen_loader writes a loader program instead of loading, and the kernel runs it
+  // (5.17+), creating the maps, applying the CO-RE relocations and finding attach targets in its
+  // own BTF. So this process never parses the kernel's BTF (5 MB: ~13 ms of CPU, most of what a
+  // histogram tool spends on loading). 'untouched': a program type this wrapper attaches only
+  // through libbpf is autoloaded (tracepoint, kprobe, uprobe...); load() the object instead.
+  // 'spent': the loader could not be written or failed (an older kernel; a program the verifier
+  // refuses): the object is done with, and load() on a new one gives libbpf's own diagnosis.
+  Napi::Value LoadInKernel(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    EnsureOpen(env);
+    if (loaded_) ThrowPlain(env, "bpf object '" + path_ + "' is already loaded");
+    size_t nprogs = 0, nmaps = 0;
+    struct bpf_program* p;
+    bpf_object__for_each_program(p, obj_) {
+      nprogs++;
+      if (!bpf_program__autoload(p)) continue;
+      switch (bpf_program__type(p)) {
+        case BPF_PROG_TYPE_TRACING:
+        case BPF_PROG_TYPE_RAW_TRACEPOINT:
+        case BPF_PROG_TYPE_PERF_EVENT:
+          break;
+        default:
+          return Napi::String::New(env, "untouched");
+      }
+    }
+    struct bpf_map* m;
+    bpf_object__for_each_map(m, obj_) nmaps++;
+    LIBBPF_OPTS(gen_loader_opts, gen);
+    if (bpf_object__gen_loader(obj_, &gen) || bpf_object__load(obj_)) return Napi::String::New(env, "spent");
+    // The context the loader reads and fills: one descriptor per map, and one per program it
+    // loads, in the object's order; zeros ask for what the object says (sizes, initial values).
+    std::vector<uint8_t> ctx(sizeof(struct bpf_loader_ctx) + nmaps * sizeof(struct bpf_map_desc) + nprogs * sizeof(struct bpf_prog_desc));
+    auto* head = reinterpret_cast<struct bpf_loader_ctx*>(ctx.data());
+    head->sz = static_cast<__u32>(ctx.size());
+    auto* maps = reinterpret_cast<struct bpf_map_desc*>(head + 1);
+    auto* progs = reinterpret_cast<struct bpf_prog_desc*>(maps + nmaps);
+    struct bpf_load_and_run_opts run = {};
+    run.ctx = head;
+    run.data = gen.data;
+    run.insns = gen.insns;
+    run.data_sz = gen.data_sz;
+    run.insns_sz = gen.insns_sz;
+    int err = bpf_load_and_run(&run);
+    // Whatever the loader made, kept by name (closed with the object), failed or not.
+    size_t i = 0;
+    bpf_object__for_each_map(m, obj_) {
+      if (maps[i].map_fd > 0) map_fds_[bpf_map__name(m)] = maps[i].map_fd;
+      i++;
+    }
+    i = 0;  // the loader numbers the programs it loads, in the object's order
+    bpf_object__for_each_program(p, obj_) {
+      if (!bpf_program__autoload(p)) continue;
+      if (progs[i].prog_fd > 0) prog_fds_[bpf_program__name(p)] = progs[i].prog_fd;
+      i++;
+    }
+    if (err) {
+      for (auto& f : map_fds_) close(f.second);
+      map_fds_.clear();
+      for (auto& f : prog_fds_) close(f.second);
+      prog_fds_.clear();
+      return Napi::String::New(env, "spent");
+    }
+    in_kernel_ = true;
+    loaded_ = true;
+    return Napi::String::New(env, "loaded");
+  }
+
   Napi::Value Attach(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = ArgString(info, 0, "program name");
+    RefuseInKernel(env, name);
     return AddLink(env, bpf_program__attach(Prog(env, name)), "program '" + name + "': attach failed");
   }
 
   Napi::Value AttachTrace(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = ArgString(info, 0, "program name");
-    return AddLink(env, bpf_program__attach_trace(Prog(env, name)), "program '" + name + "': attach (tp_btf/fentry) failed");
+    struct bpf_program* prog = Prog(env, name);
+    std::string what = "program '" + name + "': attach (tp_btf/fentry) failed";
+    if (in_kernel_) return AddLinkFd(env, bpf_link_create(FdOf(prog), 0, bpf_program__expected_attach_type(prog), nullptr), what);
+    return AddLink(env, bpf_program__attach_trace(prog), what);
   }
 
   Napi::Value AttachRawTracepoint(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     std::string name = ArgString(info, 0, "program name");
     std::string tp = ArgString(info, 1, "tracepoint name");
-    return AddLink(env, bpf_program__attach_raw_tracepoint(Prog(env, name), tp.c_str()),
-                   "program '" + name + "': attach to raw tracepoint '" + tp + "' failed");
+    struct bpf_program* prog = Prog(env, name);
+    std::string what = "program '" + name + "': attach to raw tracepoint '" + tp + "' failed";
+    if (in_kernel_) return AddLinkFd(env, bpf_raw_tracepoint_open(tp.c_str(), FdOf(prog)), what);
+    return AddLink(env, bpf_program__attach_raw_tracepoint(prog, tp.c_str()), what);
   }
 
   Napi::Value AttachTracepoint(const Napi::CallbackInfo& info) {
@@ -432,6 +559,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     std::string name = ArgString(info, 0, "program name");
     std::string cat = ArgString(info, 1, "tracepoint category");
     std::string tp = ArgString(info, 2, "tracepoint name");
+    RefuseInKernel(env, name);
     return AddLink(env, bpf_program__attach_tracepoint(Prog(env, name), cat.c_str(), tp.c_str()),
                    "program '" + name + "': attach to tracepoint '" + cat + ":" + tp + "' failed");
   }
@@ -446,6 +574,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     int64_t offset = OptInt(o, "offset", 0);
     int pid = static_cast<int>(OptInt(o, "pid", -1));
     bool ret = o.Get("retprobe").ToBoolean().Value();
+    RefuseInKernel(env, name);
     return AddLink(env, bpf_program__attach_uprobe(Prog(env, name), ret, pid, path.c_str(), static_cast<size_t>(offset)),
                    "program '" + name + "': attach uprobe to '" + path + "' failed");
   }
@@ -490,14 +619,22 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
         UndoFrom(first);
         ThrowErrno(env, "program '" + name + "': perf_event_open on cpu " + std::to_string(cpu) + " failed", err);
       }
-      struct bpf_link* link = bpf_program__attach_perf_event(prog, fd);
-      int err = libbpf_get_error(link);
+      Link l;
+      int err = 0;
+      if (in_kernel_) {
+        l.fd = bpf_link_create(FdOf(prog), fd, BPF_PERF_EVENT, nullptr);
+        l.event_fd = fd;
+        if (l.fd < 0) err = l.fd == -1 ? -errno : l.fd;
+      } else {
+        l.link = bpf_program__attach_perf_event(prog, fd);  // owns fd from here: destroying it closes the event
+        err = libbpf_get_error(l.link);
+      }
       if (err) {
         close(fd);
         UndoFrom(first);
         ThrowErrno(env, "program '" + name + "': attach to perf event on cpu " + std::to_string(cpu) + " failed", err);
       }
-      links_.push_back(link);  // the link owns fd from here: destroying it closes the event
+      links_.push_back(l);
       ids.Set(n++, Napi::Number::New(env, static_cast<double>(links_.size() - 1)));
     }
     return ids;
@@ -505,7 +642,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
 
   void UndoFrom(size_t first) {
     while (links_.size() > first) {
-      if (links_.back()) bpf_link__destroy(links_.back());
+      Release(links_.back());
       links_.pop_back();
     }
   }
@@ -514,8 +651,7 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     Napi::Env env = info.Env();
     int64_t id = ArgInt(info, 0, "link id");
     if (id < 0 || static_cast<size_t>(id) >= links_.size()) ThrowPlain(env, "no link " + std::to_string(id));
-    if (links_[id]) bpf_link__destroy(links_[id]);
-    links_[id] = nullptr;
+    Release(links_[id]);
     return env.Undefined();
   }
 

@@ -56,6 +56,13 @@ export interface NativeBpfObject {
   /** Before load: every map that loaded object `other` has by the same name is shared with it, not created; returns how many. */
   shareMaps(other: NativeBpfObject): number;
   load(): void;
+  /**
+   * Loads the object in the kernel, as a light skeleton does (native/ebpf_otel.cc): no parse of
+   * the kernel's BTF in this process. 'untouched': it has a program type only load() attaches;
+   * call load(). 'spent': it could not (an older kernel, a program refused); open the object again
+   * and load() it, for libbpf's own diagnosis.
+   */
+  loadInKernel(): 'loaded' | 'untouched' | 'spent';
   /** The fd of a loaded program (the value of a program array entry). */
   programFd(program: string): number;
   attach(program: string): number;

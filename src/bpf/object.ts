@@ -142,16 +142,29 @@ export class BpfTool {
     addon.setLogLevel(options.verbose ? 1 : 0);
     const failures: HookFailure[] = [];
     const mapSizeFailures: string[] = [];
+    const configured = (choice: HookChoice): NativeBpfObject => {
+      const obj = new addon.BpfObject(path);
+      openObjects.add(obj);
+      for (const prog of obj.programs()) obj.setAutoload(prog.name, choice.programs.includes(prog.name));
+      for (const [name, value] of Object.entries({ ...options.globals, ...choice.globals })) obj.setGlobal(name, encodeGlobal(value));
+      for (const [name, entries] of Object.entries(options.maxEntries ?? {})) obj.setMaxEntries(name, entries);
+      return obj;
+    };
     for (const choice of chain) {
       let obj: NativeBpfObject | undefined;
       try {
-        obj = new addon.BpfObject(path);
-        openObjects.add(obj);
-        for (const prog of obj.programs()) obj.setAutoload(prog.name, choice.programs.includes(prog.name));
-        for (const [name, value] of Object.entries({ ...options.globals, ...choice.globals })) obj.setGlobal(name, encodeGlobal(value));
-        for (const [name, entries] of Object.entries(options.maxEntries ?? {})) obj.setMaxEntries(name, entries);
+        obj = configured(choice);
+        // In the kernel first: libbpf would otherwise parse the kernel's BTF here (~13 ms of CPU,
+        // most of a histogram tool's start-up). Where that cannot be, libbpf's load, which also
+        // says why a program is refused.
+        const inKernel = obj.loadInKernel();
+        if (inKernel === 'spent') {
+          obj.close();
+          openObjects.delete(obj);
+          obj = configured(choice);
+        }
         try {
-          obj.load();
+          if (inKernel !== 'loaded') obj.load();
         } catch (err) {
           const errno = errnoOf(err);
           if (errno === ENOMEM || errno === E2BIG) mapSizeFailures.push(messageOf(err).replace(/^.*load failed(?: \(program '[^']*'\))?: /, ''));
