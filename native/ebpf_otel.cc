@@ -503,8 +503,9 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
     run.insns = gen.insns;
     run.data_sz = gen.data_sz;
     run.insns_sz = gen.insns_sz;
-    int err = bpf_load_and_run(&run);
-    // Whatever the loader made, kept by name (closed with the object), failed or not.
+    // The loader writes the fds into the context as its last step, once everything loaded; when
+    // it fails, it has closed what it made and the context holds none.
+    if (bpf_load_and_run(&run)) return Napi::String::New(env, "spent");
     size_t i = 0;
     bpf_object__for_each_map(m, obj_) {
       if (maps[i].map_fd > 0) map_fds_[bpf_map__name(m)] = maps[i].map_fd;
@@ -515,13 +516,6 @@ class BpfObject : public Napi::ObjectWrap<BpfObject> {
       if (!bpf_program__autoload(p)) continue;
       if (progs[i].prog_fd > 0) prog_fds_[bpf_program__name(p)] = progs[i].prog_fd;
       i++;
-    }
-    if (err) {
-      for (auto& f : map_fds_) close(f.second);
-      map_fds_.clear();
-      for (auto& f : prog_fds_) close(f.second);
-      prog_fds_.clear();
-      return Napi::String::New(env, "spent");
     }
     in_kernel_ = true;
     loaded_ = true;
