@@ -10,6 +10,7 @@ import { native, type NativeBpfObject } from '../../src/bpf/native.js';
 import { BpfTool } from '../../src/bpf/object.js';
 import { bpfObjectPath } from '../../src/util/paths.js';
 import { tcprttHooks } from '../../src/commands/tcprtt.js';
+import { inKernelLoading } from '../../src/commands/doctor.js';
 import { TCPRTT_STAT_COUNT, TcprttStat } from '../../src/commands/tcprtt-reader.js';
 import { connect, createServer, type AddressInfo } from 'node:net';
 
@@ -59,6 +60,11 @@ test('a tp_btf program loaded in the kernel attaches and counts, without this pr
   } finally {
     plain.close();
   }
+});
+
+test('doctor reports in-kernel loading on this kernel', (t) => {
+  if (!requireRoot(t)) return;
+  assert.deepEqual(inKernelLoading(), { feature: 'in-kernel loading (5.17+)', ok: true, detail: '' });
 });
 
 test('attach kinds only libbpf makes leave the object to load(); a refused program leaves it spent', (t) => {
