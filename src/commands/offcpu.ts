@@ -1,7 +1,9 @@
 // `ebpf-otel offcpu`: BCC `offcputime` semantics. At each context switch record when a thread
 // left the CPU and its stacks; when it runs again, add the time it spent away to those stacks.
 // The sums are kept in the kernel; at the end they are symbolized and printed.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { cacheDirFromEnv, fileIdentity, type FileIdentity } from '../util/cache-dir.js';
+import { readFact, writeFact, type FactKind } from '../util/file-facts-cache.js';
 import { checkProcesses, checkThreads, tgidOf } from '../util/targets.js';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { BpfTool, type GlobalValue, type HookChoice } from '../bpf/object.js';
@@ -153,12 +155,69 @@ export function findSchedulerText(kallsyms: string): SchedulerText | undefined {
   return found;
 }
 
-function readSchedulerText(): SchedulerText | undefined {
+/**
+ * The scheduler text of this boot, kept as a fact of /proc/kallsyms (util/file-facts-cache.ts)
+ * under the boot id and kptr_restrict: the core kernel's addresses are fixed until reboot (module
+ * loads do not move them), and finding them means reading /proc/kallsyms whole, which the kernel
+ * formats line by line: ~6 MB here, ~50-100 ms of system time between launch and attach.
+ */
+const SCHED_TEXT_FACT: FactKind = { name: 'sched-text', version: 1 };
+
+/** The four addresses as little-endian u64s (0: no iterator found). */
+export function encodeSchedulerText(t: SchedulerText): Uint8Array {
+  const words = new BigUint64Array([t.schedTextStart, t.schedTextEnd, t.traceiterStart ?? 0n, t.traceiterEnd ?? 0n]);
+  return new Uint8Array(words.buffer);
+}
+
+export function decodeSchedulerText(payload: Uint8Array | null): SchedulerText | undefined {
+  if (payload === null || payload.length !== 32) return undefined;
+  const v = Buffer.from(payload.buffer, payload.byteOffset, payload.length);
+  const [start, end, iterStart, iterEnd] = [0, 8, 16, 24].map((o) => v.readBigUInt64LE(o)) as [bigint, bigint, bigint, bigint];
+  if (start === 0n || end <= start) return undefined;
+  const t: SchedulerText = { schedTextStart: start, schedTextEnd: end };
+  if (iterStart !== 0n && iterEnd > iterStart) {
+    t.traceiterStart = iterStart;
+    t.traceiterEnd = iterEnd;
+  }
+  return t;
+}
+
+export interface SchedulerTextSources {
+  kallsymsPath: string;
+  /** Reads the kallsyms text (default: the file at kallsymsPath; tests count the reads). */
+  readKallsyms?: () => string;
+  bootIdPath: string;
+  kptrRestrictPath: string;
+  cacheDir: string | null;
+}
+
+const PROC_SOURCES: SchedulerTextSources = {
+  kallsymsPath: '/proc/kallsyms',
+  bootIdPath: '/proc/sys/kernel/random/boot_id',
+  kptrRestrictPath: '/proc/sys/kernel/kptr_restrict',
+  cacheDir: null,
+};
+
+/** The scheduler text, from the cache when this boot's is there; undefined when unknowable. */
+export function loadSchedulerText(src: SchedulerTextSources = { ...PROC_SOURCES, cacheDir: cacheDirFromEnv() }): SchedulerText | undefined {
+  let key: { identity: FileIdentity; detail: string } | undefined;
   try {
-    return findSchedulerText(readFileSync('/proc/kallsyms', 'utf8'));
+    const bootId = readFileSync(src.bootIdPath, 'latin1').trim();
+    const kptr = readFileSync(src.kptrRestrictPath, 'latin1').trim();
+    key = { identity: fileIdentity(statSync(src.kallsymsPath, { bigint: true })), detail: `boot ${bootId} kptr_restrict ${kptr}` };
+  } catch {
+    // no boot id or kptr_restrict to scope the fact to: read every time
+  }
+  const stored = key ? decodeSchedulerText(readFact(src.cacheDir, SCHED_TEXT_FACT, key.identity, key.detail)) : undefined;
+  if (stored) return stored;
+  let found: SchedulerText | undefined;
+  try {
+    found = findSchedulerText(src.readKallsyms ? src.readKallsyms() : readFileSync(src.kallsymsPath, 'utf8'));
   } catch {
     return undefined;
   }
+  if (found && key) writeFact(src.cacheDir, SCHED_TEXT_FACT, key.identity, encodeSchedulerText(found), key.detail);
+  return found;
 }
 
 /** Frames of the BPF program and of the tracepoint machinery that calls it. */
@@ -431,7 +490,7 @@ export async function runOffcpu(config: OffcpuConfig): Promise<StackProfile> {
   if (config.otlp) for (const pid of targets) captured.set(pid, readProcessInfo(pid));
 
   const clock = wallClock(native());
-  const sched = config.userStacksOnly ? undefined : readSchedulerText();
+  const sched = config.userStacksOnly ? undefined : loadSchedulerText();
   const unwind = effectiveOffcpuUnwind(config);
   // How user stacks are taken, best first: stacks the kernel has learned rules for walked there
   // (bpf_loop, 5.17+) and the others copied; every stack copied (5.15+); frame pointers (auto).

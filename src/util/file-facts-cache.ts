@@ -1,7 +1,9 @@
 // Boot-scoped cache of facts derived from a binary's bytes alone, so that a binary seen by an
 // earlier run is not analysed again: the symbol index of an ELF file (symbolize/elf.ts: ~13 ms of
 // CPU for libc, far more for a large C++ binary) and the frame-pointer census of --unwind auto
-// (unwind/census.ts: 4-10 ms per binary). This module owns the key, the container format and
+// (unwind/census.ts: 4-10 ms per binary); and one fact of the running kernel, offcpu's scheduler
+// text (commands/offcpu.ts), kept as a fact of /proc/kallsyms under the boot id, which reading
+// /proc/kallsyms whole would cost ~50-100 ms of system time at every start. This module owns the key, the container format and
 // the storage; what a fact's bytes mean is up to its owner, which names the kind and versions it.
 //
 // An entry is keyed by the file's identity (util/cache-dir.ts FileIdentity: a rebuilt, rewritten
