@@ -14,6 +14,7 @@ import { waitForEnd } from '../util/collect.js';
 import { UserError } from '../util/errors.js';
 import { idList, positiveInt, seconds } from './options.js';
 import { Symbolizer } from '../symbolize/index.js';
+import { PROC_BOOT_ID, PROC_KALLSYMS, PROC_KPTR_RESTRICT } from '../symbolize/kallsyms.js';
 import { resolveStacks } from '../pipeline/stacks.js';
 import type { StackProfile, StackRecord } from '../aggregate/model.js';
 import { mergeStacks } from '../aggregate/stacks.js';
@@ -192,9 +193,9 @@ export interface SchedulerTextSources {
 }
 
 const PROC_SOURCES: SchedulerTextSources = {
-  kallsymsPath: '/proc/kallsyms',
-  bootIdPath: '/proc/sys/kernel/random/boot_id',
-  kptrRestrictPath: '/proc/sys/kernel/kptr_restrict',
+  kallsymsPath: PROC_KALLSYMS,
+  bootIdPath: PROC_BOOT_ID,
+  kptrRestrictPath: PROC_KPTR_RESTRICT,
   cacheDir: null,
 };
 

@@ -31,8 +31,8 @@ const LAST_SYMBOL_SPAN = 0x1000;
 
 export const PROC_KALLSYMS = '/proc/kallsyms';
 export const PROC_MODULES = '/proc/modules';
-const PROC_BOOT_ID = '/proc/sys/kernel/random/boot_id';
-const PROC_KPTR_RESTRICT = '/proc/sys/kernel/kptr_restrict';
+export const PROC_BOOT_ID = '/proc/sys/kernel/random/boot_id';
+export const PROC_KPTR_RESTRICT = '/proc/sys/kernel/kptr_restrict';
 
 export interface ModuleRange {
   name: string;
